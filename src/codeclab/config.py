@@ -1,0 +1,126 @@
+"""One settings object, from (lowest to highest priority) defaults, a TOML file,
+environment variables and command-line flags.
+
+The TOML file is ``$CODECLAB_CONFIG`` if set, else ``./codeclab.toml`` if present::
+
+    data_dir = "/var/lib/codeclab"
+
+    [sandbox]
+    isolation = "bwrap"        # or "rlimits"; default: the strongest that works here
+    wall_seconds = 900
+    cpu_seconds = 900
+    memory_mb = 4096
+
+Environment variables: ``CODECLAB_DATA_DIR``, ``CODECLAB_ISOLATION``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from codeclab.sandbox.isolation import IsolationLevel
+from codeclab.sandbox.jobs import SandboxSettings
+
+
+
+class ConfigError(ValueError):
+    """A setting has a bad value; the message names the file or variable and the key."""
+
+
+def default_data_dir() -> Path:
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "codeclab"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def scratch_dir(self) -> Path:
+        return self.data_dir / "scratch"
+
+
+def _isolation(value: Any, where: str) -> IsolationLevel:
+    try:
+        return IsolationLevel(str(value))
+    except ValueError:
+        known = ", ".join(level.value for level in IsolationLevel)
+        raise ConfigError(f"{where}: isolation must be one of {known}, got {value!r}") from None
+
+
+def _positive(table: dict[str, Any], key: str, where: str) -> int | None:
+    if key not in table:
+        return None
+    value = table[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"{where}: {key} must be a positive integer, got {value!r}")
+    return value
+
+
+def _from_toml(settings: Settings, path: Path) -> Settings:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the configuration: {exc}") from None
+    known = {"data_dir", "sandbox"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+    if "data_dir" in data:
+        settings = replace(settings, data_dir=Path(str(data["data_dir"])).expanduser())
+    table = data.get("sandbox", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [sandbox] must be a table")
+    where = f"{path} [sandbox]"
+    unknown = sorted(set(table) - {"isolation", "wall_seconds", "cpu_seconds", "memory_mb"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+    limits = settings.sandbox.limits
+    if (wall := _positive(table, "wall_seconds", where)) is not None:
+        limits = replace(limits, wall_seconds=float(wall))
+    if (cpu := _positive(table, "cpu_seconds", where)) is not None:
+        limits = replace(limits, cpu_seconds=cpu)
+    if (memory := _positive(table, "memory_mb", where)) is not None:
+        limits = replace(limits, memory_bytes=memory << 20)
+    isolation = settings.sandbox.isolation
+    if "isolation" in table:
+        isolation = _isolation(table["isolation"], where)
+    return replace(settings, sandbox=replace(settings.sandbox, limits=limits, isolation=isolation))
+
+
+def load_settings(
+    *, config_path: Path | None = None, data_dir: Path | None = None
+) -> Settings:
+    """Build the settings: defaults < TOML file < environment < arguments."""
+    settings = Settings()
+    path = config_path or (
+        Path(os.environ["CODECLAB_CONFIG"]) if "CODECLAB_CONFIG" in os.environ else None
+    )
+    if path is None and Path("codeclab.toml").is_file():
+        path = Path("codeclab.toml")
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"{path}: configuration file not found")
+        settings = _from_toml(settings, path)
+    if env_dir := os.environ.get("CODECLAB_DATA_DIR"):
+        settings = replace(settings, data_dir=Path(env_dir).expanduser())
+    if env_isolation := os.environ.get("CODECLAB_ISOLATION"):
+        level = _isolation(env_isolation, "CODECLAB_ISOLATION")
+        settings = replace(settings, sandbox=replace(settings.sandbox, isolation=level))
+    if data_dir is not None:
+        settings = replace(settings, data_dir=data_dir)
+    sandbox = replace(settings.sandbox, scratch_root=settings.scratch_dir)
+    return replace(settings, sandbox=sandbox, data_dir=settings.data_dir)
+
+

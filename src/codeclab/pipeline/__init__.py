@@ -1,0 +1,1 @@
+"""The experiment's phases: validation, execution, verification and analysis."""

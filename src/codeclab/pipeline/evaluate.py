@@ -1,0 +1,210 @@
+"""Evaluate one codec on one clip at a ladder of quality values.
+
+For each quality point: the encoder runs in its own sandbox on the clip's frames,
+the lab wraps its packets in the container, the decoder runs in a second sandbox on
+that container alone, and the lab measures rate from the container's bytes and
+quality from the frames the decoder wrote. Nothing the codec reports is trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codeclab.codec.bitstream import StreamHeader, encode_stream
+from codeclab.codec.validate import ValidationReport, validate_source
+from codeclab.metrics.quality import QualityReport, measure
+from codeclab.metrics.rate import Rate, measure_rate
+from codeclab.sandbox.jobs import PendingDecode, SandboxSettings, run_encoder
+from codeclab.video.clips import PreparedClip
+
+DEFAULT_QUALITIES: tuple[int, ...] = (20, 40, 60, 80)
+
+Progress = Callable[[str, int, int], None]
+"""Called with (stage, done, total); stage is e.g. "q40 encode"."""
+
+
+@dataclass(frozen=True)
+class PointResult:
+    """One quality point: its rate and quality, or the phase and reason it failed."""
+
+    quality: int
+    params: dict[str, Any]
+    ok: bool
+    failed_phase: str | None
+    error: str | None
+    rate: Rate | None
+    metrics: QualityReport | None
+    encode_seconds: float
+    decode_seconds: float
+    isolation: str
+    stream_sha256: str | None
+
+    def to_dict(self, *, per_frame: bool = True) -> dict[str, Any]:
+        metrics: dict[str, Any] | None = None
+        if self.metrics is not None:
+            metrics = self.metrics.to_dict()
+            if not per_frame:
+                metrics.pop("frames", None)
+        return {
+            "quality": self.quality,
+            "params": self.params,
+            "ok": self.ok,
+            "failed_phase": self.failed_phase,
+            "error": self.error,
+            "rate": self.rate.to_dict() if self.rate else None,
+            "metrics": metrics,
+            "encode_seconds": self.encode_seconds,
+            "decode_seconds": self.decode_seconds,
+            "isolation": self.isolation,
+            "stream_sha256": self.stream_sha256,
+        }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    codec_name: str
+    codec_sha256: str
+    clip: PreparedClip
+    points: list[PointResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.points) and all(p.ok for p in self.points)
+
+    def to_dict(self, *, per_frame: bool = True) -> dict[str, Any]:
+        return {
+            "codec": {"name": self.codec_name, "sha256": self.codec_sha256},
+            "clip": self.clip.to_dict(),
+            "ok": self.ok,
+            "points": [p.to_dict(per_frame=per_frame) for p in self.points],
+        }
+
+
+def check_qualities(qualities: Sequence[int]) -> tuple[int, ...]:
+    if not qualities:
+        raise ValueError("give at least one quality value")
+    bad = [q for q in qualities if not 0 <= q <= 100]
+    if bad:
+        raise ValueError(f"quality values must lie in 0..100, got {bad}")
+    return tuple(sorted(set(qualities)))
+
+
+def evaluate_codec(
+    source: str,
+    clip: PreparedClip,
+    qualities: Sequence[int] = DEFAULT_QUALITIES,
+    *,
+    workdir: Path,
+    codec_name: str = "codec",
+    settings: SandboxSettings | None = None,
+    extra_params: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> Evaluation:
+    """Validate `source`, then run it at each quality. Raises CodecRejected if invalid."""
+    report: ValidationReport = validate_source(source, filename=codec_name)
+    report.raise_for_violations(codec_name)
+    settings = settings or SandboxSettings()
+    evaluation = Evaluation(codec_name, report.sha256, clip)
+    for quality in check_qualities(qualities):
+        params = {**(extra_params or {}), "quality": quality}
+        evaluation.points.append(
+            _evaluate_point(source, report.sha256, clip, params, workdir, settings, progress)
+        )
+    return evaluation
+
+
+def _stage_progress(progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(stage, done, total)
+
+
+def _evaluate_point(
+    source: str,
+    codec_sha256: str,
+    clip: PreparedClip,
+    params: dict[str, Any],
+    workdir: Path,
+    settings: SandboxSettings,
+    progress: Progress | None,
+) -> PointResult:
+    quality = int(params["quality"])
+    fmt = clip.raw.format
+
+    def failed(phase: str, error: str, **times: float) -> PointResult:
+        return PointResult(
+            quality=quality,
+            params=params,
+            ok=False,
+            failed_phase=phase,
+            error=error,
+            rate=None,
+            metrics=None,
+            encode_seconds=times.get("encode", 0.0),
+            decode_seconds=times.get("decode", 0.0),
+            isolation=settings.level().value,
+            stream_sha256=None,
+        )
+
+    output_path = workdir / f"decoded-{codec_sha256[:12]}-q{quality}.yuv"
+    # The decoder sandbox starts now, so its start-up overlaps the encode; it receives
+    # nothing until the bitstream is complete.
+    with PendingDecode(
+        source,
+        fmt,
+        output_path=output_path,
+        settings=settings,
+        on_progress=_stage_progress(progress, f"q{quality} decode"),
+    ) as pending:
+        encoded = run_encoder(
+            source,
+            clip.raw,
+            params,
+            settings=settings,
+            on_progress=_stage_progress(progress, f"q{quality} encode"),
+        )
+        if not encoded.ok:
+            return failed(
+                "execution", encoded.error or "encoder failed", encode=encoded.wall_seconds
+            )
+        header = StreamHeader(
+            width=fmt.width,
+            height=fmt.height,
+            fps_num=fmt.fps.numerator,
+            fps_den=fmt.fps.denominator,
+            frame_count=clip.raw.frame_count,
+            codec_sha256=bytes.fromhex(codec_sha256),
+        )
+        stream = encode_stream(header, encoded.packets)
+        decoded = pending.finish(stream)
+    stream_sha = hashlib.sha256(stream).hexdigest()
+    times = {"encode": encoded.wall_seconds, "decode": decoded.wall_seconds}
+    if not decoded.ok or decoded.output is None:
+        return failed("execution", decoded.error or "decoder failed", **times)
+    if decoded.output.frame_count != clip.raw.frame_count:
+        return failed(
+            "verification",
+            f"decoder returned {decoded.output.frame_count} frames; "
+            f"the clip has {clip.raw.frame_count}",
+            **times,
+        )
+    if progress is not None:
+        progress(f"q{quality} measure", 0, clip.raw.frame_count)
+    metrics = measure(clip.raw, decoded.output)
+    return PointResult(
+        quality=quality,
+        params=params,
+        ok=True,
+        failed_phase=None,
+        error=None,
+        rate=measure_rate(len(stream), fmt, clip.raw.frame_count),
+        metrics=metrics,
+        encode_seconds=encoded.wall_seconds,
+        decode_seconds=decoded.wall_seconds,
+        isolation=encoded.isolation,
+        stream_sha256=stream_sha,
+    )

@@ -1,0 +1,44 @@
+"""Shared fixtures: the real clips beside the project and small synthetic frames."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codeclab.video.frames import Frame, VideoFormat
+from codeclab.video.rawfile import RawVideo, write_raw
+
+PROJECT = Path(__file__).resolve().parents[1]
+SHARED_CLIPS = PROJECT.parent / "shared" / "clips"
+FIXTURE_CODECS = Path(__file__).resolve().parent / "fixtures" / "codecs"
+
+
+@pytest.fixture(scope="session")
+def clips_dir() -> Path:
+    if not SHARED_CLIPS.is_dir():
+        pytest.skip(f"real test clips not found at {SHARED_CLIPS}")
+    return SHARED_CLIPS
+
+
+@pytest.fixture
+def tiny_clip(tmp_path: Path) -> RawVideo:
+    """Four 32x24 frames of seeded noise as a raw yuv420p file."""
+    fmt = VideoFormat(32, 24, Fraction(25))
+    rng = np.random.default_rng(7)
+    frames = [
+        Frame(
+            rng.integers(0, 256, (24, 32), dtype=np.uint8),
+            rng.integers(0, 256, (12, 16), dtype=np.uint8),
+            rng.integers(0, 256, (12, 16), dtype=np.uint8),
+        )
+        for _ in range(4)
+    ]
+    return write_raw(tmp_path / "tiny.yuv", fmt, frames)
+
+
+@pytest.fixture
+def lossless_source() -> str:
+    return (FIXTURE_CODECS / "lossless_zlib.py").read_text()
