@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 ## run: evaluate the reference codec on the built-in clip (the lab's main job)
 run: $(VENV)/.installed
 	$(BIN)/codeclab doctor
-	$(BIN)/codeclab eval builtin:inter_dct --clip builtin:pan-352x288 --json .codeclab-run.json
+	$(BIN)/codeclab eval builtin:inter_dct --clip builtin:lab-cif --json .codeclab-run.json
 
 ## test: lint, type-check and run the whole test suite
 test: $(VENV)/.installed system-deps

@@ -55,8 +55,10 @@ class VideoFormat:
         return float(Fraction(frame_count) / self.fps)
 
     def describe(self) -> str:
-        rate = f"{self.fps.numerator}/{self.fps.denominator}" if self.fps.denominator != 1 else str(
-            self.fps.numerator
+        rate = (
+            f"{self.fps.numerator}/{self.fps.denominator}"
+            if self.fps.denominator != 1
+            else str(self.fps.numerator)
         )
         return f"{self.width}x{self.height} @ {rate} fps ({float(self.fps):.3f})"
 
@@ -91,7 +93,9 @@ class Frame:
         )
 
     @classmethod
-    def from_buffer(cls, fmt: VideoFormat, buf: bytes | memoryview | npt.NDArray[np.uint8]) -> Frame:
+    def from_buffer(
+        cls, fmt: VideoFormat, buf: bytes | memoryview | npt.NDArray[np.uint8]
+    ) -> Frame:
         """View one planar yuv420p frame (exactly `fmt.frame_bytes` long) as a Frame."""
         flat = np.frombuffer(buf, dtype=np.uint8) if not isinstance(buf, np.ndarray) else buf
         if flat.size != fmt.frame_bytes:
