@@ -1,0 +1,1 @@
+"""The codec contract, the bitstream container and static validation."""
