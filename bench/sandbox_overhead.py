@@ -55,7 +55,11 @@ def sandboxed(source: str, clip: PreparedClip, settings: SandboxSettings, out: P
     assert encoded.ok, encoded.error
     fmt = clip.raw.format
     header = StreamHeader(
-        fmt.width, fmt.height, fmt.fps.numerator, fmt.fps.denominator, clip.raw.frame_count,
+        fmt.width,
+        fmt.height,
+        fmt.fps.numerator,
+        fmt.fps.denominator,
+        clip.raw.frame_count,
         bytes(32),
     )
     stream = encode_stream(header, encoded.packets)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,19 +15,27 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from codeclab import __version__
-from codeclab.codec.validate import CodecRejected, validate_source
+from codeclab.baselines.encoders import BASELINE_ENCODERS, BaselineError
+from codeclab.baselines.ladder import BaselineLadder, run_baselines
+from codeclab.codec.validate import validate_source
 from codeclab.codecs import REFERENCE_CODECS, reference_codec_source
 from codeclab.config import ConfigError, Settings, load_settings
-from codeclab.pipeline.evaluate import DEFAULT_QUALITIES, Evaluation, evaluate_codec
-from codeclab.video.clips import list_builtin_clips, prepare_clip
+from codeclab.metrics.bjontegaard import bd_rate
+from codeclab.metrics.vmaf import vmaf_available
+from codeclab.pipeline.analysis import Target, analyse, candidate_curve
+from codeclab.pipeline.evaluate import DEFAULT_QUALITIES, evaluate_codec
+from codeclab.plots import plot_rd
+from codeclab.report import print_analysis, print_evaluation, print_failures, print_ladders
+from codeclab.video.clips import PreparedClip, list_builtin_clips, prepare_clip
 
 app = typer.Typer(
     help="codeclab: an autonomous lab that designs video codecs and tests them honestly.",
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
-errors = Console(stderr=True)
+# Tables stay readable when output goes to a file or a pipe (rich would assume 80 columns).
+console = Console() if sys.stdout.isatty() else Console(width=160)
+errors = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML settings file (default: ./codeclab.toml)")
@@ -55,7 +64,9 @@ def load_codec(spec: str) -> tuple[str, str]:
         return name, reference_codec_source(name)
     path = Path(spec)
     if not path.is_file():
-        raise ValueError(f"{spec}: no such codec file (or use builtin:{'|'.join(REFERENCE_CODECS)})")
+        raise ValueError(
+            f"{spec}: no such codec file (or use builtin:{'|'.join(REFERENCE_CODECS)})"
+        )
     try:
         return path.name, path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -69,113 +80,111 @@ def _parse_qualities(text: str) -> list[int]:
         raise _fail(f"--quality takes integers like 20,40,60,80, got {text!r}", 2) from None
 
 
-def _db(value: float) -> str:
-    return "inf (lossless)" if math.isinf(value) else f"{value:.2f}"
-
-
-def _print_evaluation(evaluation: Evaluation) -> None:
-    clip = evaluation.clip
-    console.print(
-        f"[bold]{evaluation.codec_name}[/] ({evaluation.codec_sha256[:12]}) on "
-        f"[bold]{clip.name}[/] {clip.raw.format.describe()}, {clip.raw.frame_count} frames "
-        f"from {clip.start}, clip sha256 {clip.sha256[:12]}"
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
     )
-    table = Table(show_lines=False)
-    for column in (
-        "quality",
-        "bytes",
-        "kbit/s",
-        "bpp",
-        "PSNR-Y dB",
-        "PSNR-YUV dB",
-        "SSIM-Y",
-        "encode s",
-        "decode s",
-        "isolation",
-    ):
-        table.add_column(column, justify="right")
-    for point in evaluation.points:
-        if not point.ok or point.rate is None or point.metrics is None:
-            table.add_row(
-                str(point.quality),
-                f"[red]failed in {point.failed_phase}[/]",
-                *[""] * 5,
-                f"{point.encode_seconds:.2f}",
-                f"{point.decode_seconds:.2f}",
-                point.isolation,
+
+
+def _stage_updater(bar: Progress) -> Callable[[str, int, int], None]:
+    tasks: dict[str, TaskID] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    return update
+
+
+def _parse_encoders(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [n for n in names if n not in BASELINE_ENCODERS]
+    if unknown:
+        known = ", ".join(BASELINE_ENCODERS)
+        raise _fail(f"unknown baseline encoder(s) {', '.join(unknown)}; known: {known}", 2)
+    return names
+
+
+def _prepare(clip: str, workdir: Path, start: int, frames: int | None, settings: Settings) -> Any:
+    settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return prepare_clip(clip, workdir, start=start, frames=frames, cache_dir=settings.cache_dir)
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+
+
+def _ladders(
+    prepared: PreparedClip, encoders: list[str], settings: Settings, workdir: Path, vmaf: bool
+) -> dict[str, BaselineLadder]:
+    with _progress_bar() as bar:
+        task = bar.add_task("baselines", total=None)
+        try:
+            return run_baselines(
+                prepared,
+                encoders,
+                cache_dir=settings.cache_dir / "baselines",
+                workdir=workdir / "baselines",
+                with_vmaf=vmaf,
+                progress=lambda text: bar.update(task, description=text),
             )
-            continue
-        summary = point.metrics.summary
-        table.add_row(
-            str(point.quality),
-            f"{point.rate.stream_bytes:,}",
-            f"{point.rate.kbps:.1f}",
-            f"{point.rate.bits_per_pixel:.4f}",
-            _db(summary.psnr_y_mean),
-            _db(summary.psnr_yuv_mean),
-            f"{summary.ssim_y_mean:.4f}",
-            f"{point.encode_seconds:.2f}",
-            f"{point.decode_seconds:.2f}",
-            point.isolation,
-        )
-    console.print(table)
-    console.print(
-        "PSNR columns are the mean of per-frame PSNR; PSNR-YUV weights Y:U:V as 6:1:1. "
-        "kbit/s counts every byte of the container.",
-        style="dim",
-    )
-    for point in evaluation.points:
-        if not point.ok:
-            errors.print(f"quality {point.quality}: {point.error}", highlight=False, markup=False)
+        except (BaselineError, ValueError) as exc:
+            raise _fail(str(exc), 1) from None
 
 
 @app.command("eval")
 def eval_command(
     codec: Annotated[str, typer.Argument(help="Codec module path, or builtin:NAME")],
     clip: Annotated[str, typer.Option(help="Clip path (Y4M, MP4, MKV, ...) or builtin:NAME")],
-    quality: Annotated[
-        str, typer.Option(help="Comma-separated quality values 0-100")
-    ] = ",".join(map(str, DEFAULT_QUALITIES)),
+    quality: Annotated[str, typer.Option(help="Comma-separated quality values 0-100")] = ",".join(
+        map(str, DEFAULT_QUALITIES)
+    ),
     frames: Annotated[int | None, typer.Option(help="Take at most N frames", min=1)] = None,
     start: Annotated[int, typer.Option(help="Skip the first S frames", min=0)] = 0,
+    baselines: Annotated[
+        str, typer.Option(help="Baseline encoders to compare with; empty for none")
+    ] = "x264,x265,svtav1",
+    vmaf: Annotated[bool, typer.Option(help="Measure VMAF (ffmpeg libvmaf)")] = True,
+    target_mbps: Annotated[float, typer.Option(help="Target: rate limit in Mbps")] = 1.0,
+    target_bpp: Annotated[
+        float | None, typer.Option(help="Target: rate limit in bits per pixel instead")
+    ] = None,
+    min_psnr: Annotated[float, typer.Option(help="Target: PSNR-Y floor in dB")] = 28.0,
+    min_vmaf: Annotated[float, typer.Option(help="Target: VMAF floor (0 for none)")] = 60.0,
+    plot: Annotated[
+        list[Path] | None, typer.Option(help="Save the RD plot (.png or .svg); repeatable")
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results here")] = None,
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Validate a codec, run it sandboxed on a clip at each quality, and measure it."""
+    """Validate a codec, run it sandboxed at each quality, measure it, and compare it
+    with real x264/x265/SVT-AV1 encodes of the same frames."""
     settings = _settings(config, data_dir)
     qualities = _parse_qualities(quality)
+    encoders = _parse_encoders(baselines)
     try:
+        target = Target(
+            max_mbps=target_mbps,
+            max_bpp=target_bpp,
+            min_psnr_y=min_psnr,
+            min_vmaf=min_vmaf if vmaf and min_vmaf > 0 else None,
+        )
         name, source = load_codec(codec)
         validate_source(source, filename=name).raise_for_violations(codec)
-    except CodecRejected as exc:
+    except ValueError as exc:  # CodecRejected is a ValueError too
         raise _fail(str(exc), 2) from None
-    except ValueError as exc:
-        raise _fail(str(exc), 2) from None
-    settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    if vmaf and not vmaf_available():
+        raise _fail("this ffmpeg has no libvmaf filter; run with --no-vmaf", 2)
     with tempfile.TemporaryDirectory(prefix="codeclab-eval-") as tmp:
         workdir = Path(tmp)
-        try:
-            prepared = prepare_clip(
-                clip, workdir, start=start, frames=frames, cache_dir=settings.cache_dir
-            )
-        except ValueError as exc:
-            raise _fail(str(exc), 2) from None
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
-            console=errors,
-            transient=True,
-        ) as bar:
-            tasks: dict[str, TaskID] = {}
-
-            def progress(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = bar.add_task(stage, total=total)
-                bar.update(tasks[stage], completed=done, total=total)
-
+        prepared = _prepare(clip, workdir, start, frames, settings)
+        with _progress_bar() as bar:
             evaluation = evaluate_codec(
                 source,
                 prepared,
@@ -183,14 +192,77 @@ def eval_command(
                 workdir=workdir,
                 codec_name=name,
                 settings=settings.sandbox,
-                progress=progress,
+                with_vmaf=vmaf,
+                progress=_stage_updater(bar),
             )
-        _print_evaluation(evaluation)
-        if json_out is not None:
-            json_out.write_text(json.dumps(evaluation.to_dict(), indent=2) + "\n")
-            console.print(f"results written to {json_out}")
+        ladders = _ladders(prepared, encoders, settings, workdir, vmaf) if encoders else {}
+    analysis = analyse(evaluation, ladders, target)
+    print_evaluation(console, evaluation)
+    print_failures(errors, evaluation)
+    if ladders:
+        print_ladders(console, ladders)
+    print_analysis(console, analysis)
+    for path in plot or []:
+        curves = {name: candidate_curve(evaluation.points, "psnr_y")}
+        curves.update({k: v.curve("psnr_y") for k, v in ladders.items()})
+        try:
+            plot_rd(path, curves, title=f"{prepared.name}: PSNR-Y vs rate", highlight=name)
+        except ValueError as exc:
+            raise _fail(str(exc), 2) from None
+        console.print(f"RD plot written to {path}")
+    if json_out is not None:
+        document = {
+            "codeclab": __version__,
+            "evaluation": evaluation.to_dict(),
+            "baselines": {k: v.to_dict() for k, v in ladders.items()},
+            "analysis": analysis.to_dict(),
+        }
+        json_out.write_text(json.dumps(document, indent=2) + "\n")
+        console.print(f"results written to {json_out}")
     if not evaluation.ok:
         raise typer.Exit(1)
+
+
+@app.command("baseline")
+def baseline_command(
+    clip: Annotated[str, typer.Option(help="Clip path (Y4M, MP4, MKV, ...) or builtin:NAME")],
+    frames: Annotated[int | None, typer.Option(help="Take at most N frames", min=1)] = None,
+    start: Annotated[int, typer.Option(help="Skip the first S frames", min=0)] = 0,
+    encoders: Annotated[str, typer.Option(help="Encoders to run")] = "x264,x265,svtav1",
+    vmaf: Annotated[bool, typer.Option(help="Measure VMAF (ffmpeg libvmaf)")] = True,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results here")] = None,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Encode a clip with the real baseline encoders and print their RD ladders."""
+    settings = _settings(config, data_dir)
+    names = _parse_encoders(encoders)
+    if vmaf and not vmaf_available():
+        raise _fail("this ffmpeg has no libvmaf filter; run with --no-vmaf", 2)
+    with tempfile.TemporaryDirectory(prefix="codeclab-baseline-") as tmp:
+        workdir = Path(tmp)
+        prepared = _prepare(clip, workdir, start, frames, settings)
+        ladders = _ladders(prepared, names, settings, workdir, vmaf)
+    console.print(
+        f"[bold]{prepared.name}[/] {prepared.raw.format.describe()}, "
+        f"{prepared.raw.frame_count} frames, clip sha256 {prepared.sha256[:12]}"
+    )
+    print_ladders(console, ladders)
+    reference = ladders.get("x264")
+    if reference is not None:
+        for name, ladder in ladders.items():
+            if name != "x264":
+                result = bd_rate(reference.curve("psnr_y"), ladder.curve("psnr_y"))
+                text = f"{result.value:+.2f} %" if result.value is not None else result.reason
+                console.print(f"BD-rate (PSNR-Y) of {name} vs x264: {text}", highlight=False)
+    if json_out is not None:
+        document = {
+            "codeclab": __version__,
+            "clip": prepared.to_dict(),
+            "baselines": {k: v.to_dict() for k, v in ladders.items()},
+        }
+        json_out.write_text(json.dumps(document, indent=2) + "\n")
+        console.print(f"results written to {json_out}")
 
 
 @app.command("validate")

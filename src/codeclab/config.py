@@ -26,7 +26,6 @@ from codeclab.sandbox.isolation import IsolationLevel
 from codeclab.sandbox.jobs import SandboxSettings
 
 
-
 class ConfigError(ValueError):
     """A setting has a bad value; the message names the file or variable and the key."""
 
@@ -99,9 +98,7 @@ def _from_toml(settings: Settings, path: Path) -> Settings:
     return replace(settings, sandbox=replace(settings.sandbox, limits=limits, isolation=isolation))
 
 
-def load_settings(
-    *, config_path: Path | None = None, data_dir: Path | None = None
-) -> Settings:
+def load_settings(*, config_path: Path | None = None, data_dir: Path | None = None) -> Settings:
     """Build the settings: defaults < TOML file < environment < arguments."""
     settings = Settings()
     path = config_path or (
@@ -122,5 +119,3 @@ def load_settings(
         settings = replace(settings, data_dir=data_dir)
     sandbox = replace(settings.sandbox, scratch_root=settings.scratch_dir)
     return replace(settings, sandbox=sandbox, data_dir=settings.data_dir)
-
-

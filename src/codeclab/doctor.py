@@ -18,7 +18,7 @@ def ffmpeg_version() -> tuple[str, str]:
     exe = str(imageio_ffmpeg.get_ffmpeg_exe())
     out = subprocess.run([exe, "-hide_banner", "-version"], capture_output=True, text=True)
     first = out.stdout.splitlines()[0] if out.stdout else f"exit code {out.returncode}"
-    return exe, first
+    return exe, first.split(" Copyright")[0]
 
 
 def _package(name: str) -> str:

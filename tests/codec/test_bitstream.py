@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 
@@ -96,7 +97,7 @@ def test_module_is_standalone() -> None:
 
     from codeclab.codec import bitstream
 
-    tree = ast.parse(open(bitstream.__file__, encoding="utf-8").read())  # noqa: PTH123
+    tree = ast.parse(Path(bitstream.__file__).read_text(encoding="utf-8"))
     imported = {
         alias.name.split(".")[0]
         for node in ast.walk(tree)

@@ -84,7 +84,7 @@ def test_codec_breaking_a_rule_is_rejected_before_it_runs(
 def test_quality_outside_0_to_100_is_refused(
     tiny_prepared: PreparedClip, lossless_source: str, settings: SandboxSettings, tmp_path: Path
 ) -> None:
-    with pytest.raises(ValueError, match="0..100"):
+    with pytest.raises(ValueError, match=r"0\.\.100"):
         evaluate_codec(lossless_source, tiny_prepared, [101], workdir=tmp_path, settings=settings)
 
 

@@ -163,7 +163,10 @@ def test_codec_prints_are_captured_and_capped(
 
 
 def test_lab_secrets_do_not_reach_the_codec(
-    tiny_clip: RawVideo, lossless_source: str, settings: SandboxSettings, monkeypatch: pytest.MonkeyPatch
+    tiny_clip: RawVideo,
+    lossless_source: str,
+    settings: SandboxSettings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "hunter2")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
@@ -197,14 +200,12 @@ def test_decoder_cannot_open_the_source_clip(
 def test_encoder_leaves_nothing_for_the_decoder_in_tmp(
     tiny_clip: RawVideo, lossless_source: str, bwrap_settings: SandboxSettings, tmp_path: Path
 ) -> None:
-    source = (
-        lossless_source.replace(
-            "    def encode(self, y, u, v):\n",
-            "    def encode(self, y, u, v):\n        open('/tmp/side-channel', 'wb').write(b'x')\n",
-        ).replace(
-            "    def decode(self, packet):\n",
-            "    def decode(self, packet):\n        open('/tmp/side-channel', 'rb').read()\n",
-        )
+    source = lossless_source.replace(
+        "    def encode(self, y, u, v):\n",
+        "    def encode(self, y, u, v):\n        open('/tmp/side-channel', 'wb').write(b'x')\n",
+    ).replace(
+        "    def decode(self, packet):\n",
+        "    def decode(self, packet):\n        open('/tmp/side-channel', 'rb').read()\n",
     )
     encoded, decoded = _round_trip(source, tiny_clip, bwrap_settings, tmp_path / "o.yuv")
     assert encoded.ok  # type: ignore[attr-defined]

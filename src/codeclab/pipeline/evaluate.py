@@ -18,6 +18,7 @@ from codeclab.codec.bitstream import StreamHeader, encode_stream
 from codeclab.codec.validate import ValidationReport, validate_source
 from codeclab.metrics.quality import QualityReport, measure
 from codeclab.metrics.rate import Rate, measure_rate
+from codeclab.metrics.vmaf import VmafReport, measure_vmaf
 from codeclab.sandbox.jobs import PendingDecode, SandboxSettings, run_encoder
 from codeclab.video.clips import PreparedClip
 
@@ -38,6 +39,7 @@ class PointResult:
     error: str | None
     rate: Rate | None
     metrics: QualityReport | None
+    vmaf: VmafReport | None
     encode_seconds: float
     decode_seconds: float
     isolation: str
@@ -57,6 +59,7 @@ class PointResult:
             "error": self.error,
             "rate": self.rate.to_dict() if self.rate else None,
             "metrics": metrics,
+            "vmaf": self.vmaf.to_dict(per_frame=per_frame) if self.vmaf else None,
             "encode_seconds": self.encode_seconds,
             "decode_seconds": self.decode_seconds,
             "isolation": self.isolation,
@@ -102,6 +105,7 @@ def evaluate_codec(
     codec_name: str = "codec",
     settings: SandboxSettings | None = None,
     extra_params: Mapping[str, Any] | None = None,
+    with_vmaf: bool = False,
     progress: Progress | None = None,
 ) -> Evaluation:
     """Validate `source`, then run it at each quality. Raises CodecRejected if invalid."""
@@ -112,7 +116,9 @@ def evaluate_codec(
     for quality in check_qualities(qualities):
         params = {**(extra_params or {}), "quality": quality}
         evaluation.points.append(
-            _evaluate_point(source, report.sha256, clip, params, workdir, settings, progress)
+            _evaluate_point(
+                source, report.sha256, clip, params, workdir, settings, with_vmaf, progress
+            )
         )
     return evaluation
 
@@ -130,6 +136,7 @@ def _evaluate_point(
     params: dict[str, Any],
     workdir: Path,
     settings: SandboxSettings,
+    with_vmaf: bool,
     progress: Progress | None,
 ) -> PointResult:
     quality = int(params["quality"])
@@ -144,6 +151,7 @@ def _evaluate_point(
             error=error,
             rate=None,
             metrics=None,
+            vmaf=None,
             encode_seconds=times.get("encode", 0.0),
             decode_seconds=times.get("decode", 0.0),
             isolation=settings.level().value,
@@ -195,6 +203,11 @@ def _evaluate_point(
     if progress is not None:
         progress(f"q{quality} measure", 0, clip.raw.frame_count)
     metrics = measure(clip.raw, decoded.output)
+    vmaf = None
+    if with_vmaf:
+        if progress is not None:
+            progress(f"q{quality} vmaf", 0, clip.raw.frame_count)
+        vmaf = measure_vmaf(clip.raw, decoded.output)
     return PointResult(
         quality=quality,
         params=params,
@@ -203,6 +216,7 @@ def _evaluate_point(
         error=None,
         rate=measure_rate(len(stream), fmt, clip.raw.frame_count),
         metrics=metrics,
+        vmaf=vmaf,
         encode_seconds=encoded.wall_seconds,
         decode_seconds=decoded.wall_seconds,
         isolation=encoded.isolation,

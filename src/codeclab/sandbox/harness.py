@@ -57,7 +57,7 @@ def _plane_shapes(width: int, height: int) -> tuple[tuple[int, int], tuple[int, 
 
 def run_encode(args: argparse.Namespace) -> None:
     codec = _load_module(Path(args.codec), "codec")
-    with open(args.params, encoding="utf-8") as fh:  # noqa: PTH123
+    with open(args.params, encoding="utf-8") as fh:
         params = json.load(fh)
     fps = args.fps_num / args.fps_den
     encoder = codec.Encoder(args.width, args.height, fps, params)
@@ -66,7 +66,7 @@ def run_encode(args: argparse.Namespace) -> None:
     frame_bytes = ly + 2 * lc
     data = np.memmap(args.input, dtype=np.uint8, mode="r")
     count = data.size // frame_bytes
-    with open(args.output, "wb") as out:  # noqa: PTH123
+    with open(args.output, "wb") as out:
 
         def emit(packet: object, where: str) -> None:
             if not isinstance(packet, (bytes, bytearray)):
@@ -95,7 +95,7 @@ def _check_frame(frame: object, index: int, width: int, height: int) -> bytes:
     if not isinstance(frame, (tuple, list)) or len(frame) != 3:
         raise ContractError(f"decoded frame {index} is not a (y, u, v) triple")
     parts = []
-    for name, plane, shape in zip("yuv", frame, (luma, chroma, chroma)):
+    for name, plane, shape in zip("yuv", frame, (luma, chroma, chroma), strict=True):
         if not isinstance(plane, np.ndarray):
             raise ContractError(
                 f"decoded frame {index}: plane {name} is {type(plane).__name__}, not an array"
@@ -118,12 +118,12 @@ def run_decode(args: argparse.Namespace) -> None:
     if args.stream == "-":  # the lab started us early and delivers the stream now
         header, packets = bitstream.read_stream(sys.stdin.buffer, "the bitstream")
     else:
-        with open(args.stream, "rb") as src:  # noqa: PTH123
+        with open(args.stream, "rb") as src:
             header, packets = bitstream.read_stream(src, args.stream)
     fps = header.fps_num / header.fps_den
     decoder = codec.Decoder(header.width, header.height, fps)
     produced = 0
-    with open(args.output, "wb") as out:  # noqa: PTH123
+    with open(args.output, "wb") as out:
 
         def take(frames: object, where: str) -> None:
             nonlocal produced

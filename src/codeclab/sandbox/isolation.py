@@ -84,9 +84,7 @@ def probe_isolation() -> IsolationInfo:
     """Find the strongest level that works here (run a trivial interpreter under it)."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
-        return IsolationInfo(
-            IsolationLevel.RLIMITS, None, "bubblewrap (bwrap) is not installed"
-        )
+        return IsolationInfo(IsolationLevel.RLIMITS, None, "bubblewrap (bwrap) is not installed")
     probe_dir = Path(sys.prefix)  # any existing directory will do for the probe
     argv = [*bwrap_prefix(bwrap, probe_dir), sys.executable, "-I", "-c", "import numpy"]
     try:

@@ -8,6 +8,7 @@ passed to a callback instead of being kept.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
@@ -59,7 +60,10 @@ class ProcessResult:
             return f"killed after the {self.wall_seconds:.1f} s wall-clock limit"
         sig = self.signal
         if sig is not None:
-            name = signal.Signals(sig).name if sig in signal.Signals else str(sig)
+            try:
+                name = signal.Signals(sig).name
+            except ValueError:
+                name = f"signal {sig}"
             hint = {
                 "SIGXCPU": " (CPU-time limit)",
                 "SIGXFSZ": " (file-size limit)",
@@ -204,7 +208,5 @@ def run_limited(
 
 def _kill_group(pgid: int) -> None:
     """Kill whatever is left in the child's process group (daemons included)."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass

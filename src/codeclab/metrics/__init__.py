@@ -1,0 +1,1 @@
+"""Metrics the lab computes itself: PSNR, SSIM, quality reports (and rate, BD-rate)."""
