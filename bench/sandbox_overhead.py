@@ -20,7 +20,7 @@ from typing import Any
 from codeclab.codec.bitstream import StreamHeader, encode_stream
 from codeclab.codecs import reference_codec_path, reference_codec_source
 from codeclab.sandbox.isolation import IsolationLevel, probe_isolation
-from codeclab.sandbox.jobs import SandboxSettings, run_decoder, run_encoder
+from codeclab.sandbox.jobs import PendingDecode, SandboxSettings, run_encoder
 from codeclab.video.clips import PreparedClip, prepare_clip
 
 TARGET_SECONDS = 0.3
@@ -50,10 +50,12 @@ def in_process(codec_path: Path, clip: PreparedClip) -> float:
 
 
 def sandboxed(source: str, clip: PreparedClip, settings: SandboxSettings, out: Path) -> float:
+    """As the pipeline does it: the decoder sandbox starts while the encoder runs."""
     start = time.perf_counter()
+    fmt = clip.raw.format
+    pending = PendingDecode(source, fmt, output_path=out, settings=settings)
     encoded = run_encoder(source, clip.raw, {"quality": 50}, settings=settings)
     assert encoded.ok, encoded.error
-    fmt = clip.raw.format
     header = StreamHeader(
         fmt.width,
         fmt.height,
@@ -63,7 +65,7 @@ def sandboxed(source: str, clip: PreparedClip, settings: SandboxSettings, out: P
         bytes(32),
     )
     stream = encode_stream(header, encoded.packets)
-    decoded = run_decoder(source, stream, fmt, output_path=out, settings=settings)
+    decoded = pending.finish(stream)
     assert decoded.ok, decoded.error
     return time.perf_counter() - start
 

@@ -179,7 +179,9 @@ def measure(
     """Score every frame of ``distorted`` against ``reference`` (same format and length).
 
     ``threads`` defaults to ``os.cpu_count()``.  Raises ``ValueError`` naming both files
-    when their formats or frame counts differ, or when they hold no frame.
+    when their formats or frame counts differ, or when they hold no frame.  A lossless
+    frame has infinite PSNR, so the summary's mean of per-frame PSNR is then ``inf`` too
+    (the global PSNR, of the mean MSE, stays finite unless every frame is lossless).
     """
     if reference.format != distorted.format:
         raise ValueError(

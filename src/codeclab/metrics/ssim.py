@@ -30,28 +30,29 @@ A plane needs at least 8x8 pixels (one window); smaller planes raise ``ValueErro
 
 Implementation
 --------------
-Vectorised numpy with exact integer block sums, run strip by strip (a few dozen block rows
-at a time) so that each strip goes from pixels to summed window scores while it is in
-cache.  Per pixel the kernel needs ``a``, ``b``, ``d*d`` with ``d = a - b``, and ``a*b``;
-both products are below 2**16, so everything runs in ``uint16``: ``d`` wraps modulo 2**16
-and so does ``d*d``, which is therefore exact.  Block sums of the products would overflow
-16 bits, so they are kept as low-byte and high-byte sums (each <= 16*255 per block, <=
-64*255 per window): the high bytes are summed as such, the low-byte sums come out as
-(sum of products - 256 * sum of high bytes) modulo 2**16, and the window stage rebuilds
-``lo + 256*hi`` in int32.  Rows are summed in groups of four by adding four contiguous
-"row phase" arrays; the four 16-bit lanes of each ``uint64`` word are then added by one
-multiplication with ``0x0001000100010001`` (the sum lands in the top lane).  The window
-formula runs in int32 (exact, all values < 2**31) followed by the same float32 operations
-as ``ssim_end1``; the per-window scores are summed in float64.  The block sums of ``d*d``
-are the plane's squared error, so PSNR comes with no extra pass (the cropped-off border
-is added exactly).  Little-endian byte order is assumed for the lane views (as on x86 and
-ARM); the module refuses to import elsewhere.
+Vectorised numpy with exact integer block sums, run strip by strip (about 50 block rows of
+720p at a time), each strip going from pixels to summed window scores before the next,
+over preallocated buffers and prebuilt views.  Per pixel the kernel needs ``a``, ``b``,
+``d*d`` with ``d = a - b``, and ``a*b``; both products are below 2**16, so everything runs
+in ``uint16``: ``d`` wraps modulo 2**16 and so does ``d*d``, which is therefore exact.
+Block sums of the products would overflow 16 bits, so they are kept as low-byte and
+high-byte sums (each <= 16*255 per block, <= 64*255 per window): the high bytes are summed
+as such, the low-byte sums come out as (sum of products - 256 * sum of high bytes) modulo
+2**16, and the window stage rebuilds ``lo + 256*hi`` in int32.  Rows are summed in groups
+of four by adding four contiguous "row phase" arrays; the four 16-bit lanes of each
+``uint64`` word are then added by one multiplication with ``0x0001000100010001`` (the sum
+lands in the top lane).  The window formula runs in int32 (exact, all values < 2**31)
+followed by the same float32 operations as ``ssim_end1``; the per-window scores are summed
+in float64.  The block sums of ``d*d`` are the plane's squared error, so PSNR comes with
+no extra pass (the cropped-off border is added exactly).  Little-endian byte order is
+assumed for the lane views (as on x86 and ARM); the module refuses to import elsewhere.
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -68,9 +69,9 @@ MIN_PLANE_SIDE = 8
 
 _LANE_SUM = np.uint64(0x0001_0001_0001_0001)
 _BYTE_SHIFT = np.uint16(8)
-_LANE_SHIFT = np.uint64(48)
-# Pixels per strip (at least two block rows are taken): larger strips mean fewer numpy
-# calls, smaller ones a working set that stays in cache; 256k measured best at 720p.
+# Pixels per strip (at least two block rows are taken).  Each strip costs ~35 numpy calls
+# of ~1.5 us each whatever its size, which outweighs cache effects: on a 720p luma plane
+# 256k-pixel strips took 2.5 ms, 64k 3.0 ms, 20k 4.6 ms (and one whole-plane pass 3.9 ms).
 STRIP_PIXELS = 256 * 1024
 # Quantities in the strip buffer: a, b, lo(d*d), lo(a*b), hi(d*d), hi(a*b).
 _A, _B, _DD_LO, _AB_LO, _DD_HI, _AB_HI = range(6)
@@ -105,9 +106,10 @@ class PlaneKernel:
     """Reusable buffers to score planes of one shape; one instance per thread.
 
     ``score(ref, dist)`` returns the plane's SSIM (definition above) and exact SSE.  The
-    plane is processed in horizontal strips of block rows, each strip carried from pixels
-    to summed window scores while its data is still in cache.  Every array is allocated
-    here, once: fresh large temporaries would cost page faults on every call.
+    plane is processed in horizontal strips of block rows, each carried from pixels to
+    summed window scores before the next starts, so the working set stays a few MB.  All
+    arrays, and the views of them each strip works on, are made here once: fresh large
+    temporaries cost page faults on every call, and building views costs Python time.
     """
 
     def __init__(self, height: int, width: int, *, strip_pixels: int = STRIP_PIXELS) -> None:
@@ -121,23 +123,34 @@ class PlaneKernel:
         rows, cols = height // 4, width // 4
         self.block_rows, self.block_cols = rows, cols
         crop_w = 4 * cols
-        self._strip_groups = max(2, min(rows, strip_pixels // (4 * crop_w)))
-        pixels = self._strip_groups * crop_w  # per row phase and quantity
-        blocks = self._strip_groups * cols
+        groups = max(2, min(rows, strip_pixels // (4 * crop_w)))  # block rows per strip
+        pixels = groups * crop_w  # per row phase and quantity
+        blocks = groups * cols
         # Byte sums of a block are <= 16*255: uint32 totals of a strip are exact (and faster).
-        self._sum_type = np.uint32 if blocks * 16 * 255 < 2**32 else np.uint64
-        # x[j, k] holds rows 4i+j of quantity k (phase-major), so the four rows of every
-        # block are summed by adding four contiguous arrays.
-        self._x = np.empty((4, _QUANTITIES, pixels), np.uint16)
-        self._v = np.empty((_QUANTITIES, pixels), np.uint16)
-        self._shifted = np.empty((2, pixels), np.uint16)
-        self._lanes = np.empty((_QUANTITIES, blocks), np.uint64)
-        # Block sums of the strip, preceded by the last block row of the previous strip.
-        self._blocks = np.empty((_QUANTITIES, blocks + cols), np.uint16)
-        self._pairs = np.empty((_QUANTITIES, blocks), np.uint16)
-        self._win = np.empty((_QUANTITIES, blocks), np.uint16)
-        self._i32 = np.empty((5, blocks), np.int32)
-        self._f32 = np.empty((4, blocks), np.float32)
+        sum_type = np.uint32 if blocks * 16 * 255 < 2**32 else np.uint64
+        buffers = _Buffers(
+            x=np.empty((4, _QUANTITIES, pixels), np.uint16),
+            v=np.empty((_QUANTITIES, pixels), np.uint16),
+            shifted=np.empty((2, pixels), np.uint16),
+            lanes=np.empty((_QUANTITIES, blocks), np.uint64),
+            block_sums=np.empty((_QUANTITIES, blocks + cols), np.uint16),
+            pairs=np.empty((_QUANTITIES, blocks), np.uint16),
+            win=np.empty((_QUANTITIES, blocks), np.uint16),
+            ints=np.empty((5, blocks), np.int32),
+            floats=np.empty((4, blocks), np.float32),
+            ratio=np.empty((2, blocks), np.float32),
+        )
+        self._plans = [
+            _StripPlan.build(
+                group0=group0,
+                groups=min(groups, rows - group0),
+                carried=0 if group0 == 0 else 1,
+                cols=cols,
+                sum_type=sum_type,
+                buffers=buffers,
+            )
+            for group0 in range(0, rows, groups)
+        ]
 
     def score(self, ref: Plane, dist: Plane) -> PlaneScore:
         height, width = _check_pair(ref, dist)
@@ -146,23 +159,16 @@ class PlaneKernel:
                 f"kernel is for {self.width}x{self.height} planes, got {width}x{height}"
             )
         rows, cols = self.block_rows, self.block_cols
-        blocks = self._blocks
+        crop_h, crop_w = 4 * rows, 4 * cols
+        # Source rows 4i+j as [j, i, :]: the copy of a strip is one call per plane.
+        ref_phases = ref[:crop_h, :crop_w].reshape(rows, 4, crop_w).swapaxes(0, 1)
+        dist_phases = dist[:crop_h, :crop_w].reshape(rows, 4, crop_w).swapaxes(0, 1)
         ssim_sum = 0.0
         sse = 0
-        carried = 0  # block rows at the start of `blocks` carried over from the last strip
-        for group0 in range(0, rows, self._strip_groups):
-            groups = min(self._strip_groups, rows - group0)
-            self._strip_block_sums(ref, dist, 4 * group0, groups, blocks[:, carried * cols :])
-            new = blocks[:, carried * cols : (carried + groups) * cols]
-            low, high = new[_DD_LO : _DD_HI + 1 : _DD_HI - _DD_LO].sum(axis=1, dtype=self._sum_type)
-            sse += int(low) + 256 * int(high)
-            window_rows = carried + groups - 1
-            if window_rows > 0:
-                ssim_sum += self._window_scores(window_rows)
-            last = (carried + groups - 1) * cols
-            np.copyto(blocks[:, :cols], blocks[:, last : last + cols])
-            carried = 1
-        crop_h, crop_w = 4 * rows, 4 * cols
+        for plan in self._plans:
+            low, high, window_sum = plan.run(ref_phases, dist_phases)
+            sse += low + 256 * high
+            ssim_sum += window_sum
         if crop_h < height:
             sse += squared_error(ref[crop_h:], dist[crop_h:])
         if crop_w < width:
@@ -170,88 +176,190 @@ class PlaneKernel:
         ssim = ssim_sum / ((rows - 1) * (cols - 1))
         return PlaneScore(ssim=ssim, sse=sse, pixels=height * width)
 
-    def _strip_block_sums(
-        self, ref: Plane, dist: Plane, row0: int, groups: int, out: npt.NDArray[np.uint16]
-    ) -> None:
-        """Sums of the 4x4 blocks in pixel rows row0 .. row0 + 4*groups into ``out``.
 
-        ``out[k, i*cols + c]`` for quantity k: a, b, then the low and high bytes of d*d
-        and of a*b (each byte sum of a block fits 16 bits with room to spare).
-        """
-        cols = self.block_cols
+_Array16 = npt.NDArray[np.uint16]
+_TWO_ONE = np.array([[2], [1]], np.int32)
+
+
+@dataclass(frozen=True)
+class _Buffers:
+    """A PlaneKernel's arrays, shared by its strips (which run one after another)."""
+
+    x: _Array16  # x[j, k]: rows 4i+j of quantity k ("row phase" j), one strip
+    v: _Array16  # 4-row sums of each quantity
+    shifted: _Array16
+    lanes: npt.NDArray[np.uint64]  # lane-sum products; the top 16 bits are block sums
+    block_sums: _Array16  # the strip's block sums after the previous strip's last row
+    pairs: _Array16
+    win: _Array16
+    ints: npt.NDArray[np.int32]
+    floats: npt.NDArray[np.float32]
+    ratio: npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class _StripPlan:
+    """One strip's work: prebuilt views of the kernel's buffers, then ``run``.
+
+    ``run`` returns the strip's low- and high-byte sums of d*d (its squared error is
+    ``low + 256*high``) and the sum of its windows' SSIM.
+    """
+
+    rows: slice  # block rows of the strip in the source "phase" views
+    x_a: _Array16  # copy targets for a and b, as (4, groups, crop_w)
+    x_b: _Array16
+    a: _Array16
+    b: _Array16
+    dd: _Array16
+    ab: _Array16
+    products: _Array16
+    high: _Array16
+    x01: _Array16  # phases 0, 1 and 2, 3 of every quantity
+    x23: _Array16
+    x0: _Array16
+    x1: _Array16
+    v: _Array16
+    v_products: _Array16
+    v_high: _Array16
+    shifted: _Array16
+    v64: npt.NDArray[np.uint64]
+    lanes: npt.NDArray[np.uint64]
+    lane_tops: _Array16
+    new_blocks: _Array16
+    sse_rows: _Array16
+    sum_type: type[np.unsignedinteger[Any]]
+    windows: int  # valid window rows in this strip (0 for a first strip of one block row)
+    upper: _Array16  # block rows r and r+1 of every window, flattened
+    lower: _Array16
+    pairs: _Array16
+    pairs_left: _Array16
+    pairs_right: _Array16
+    win: npt.NDArray[np.uint16]
+    ints: npt.NDArray[np.int32]
+    floats: npt.NDArray[np.float32]
+    ratio: npt.NDArray[np.float32]
+    scores: npt.NDArray[np.float32]
+    carry_from: _Array16
+    carry_to: _Array16
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        group0: int,
+        groups: int,
+        carried: int,
+        cols: int,
+        sum_type: type[np.unsignedinteger[Any]],
+        buffers: _Buffers,
+    ) -> _StripPlan:
         crop_w = 4 * cols
         n = groups * crop_w
-        x = self._x[:, :, :n]
-        for k, plane in ((_A, ref), (_B, dist)):
-            strip = plane[row0 : row0 + 4 * groups, :crop_w].reshape(groups, 4, crop_w)
-            np.copyto(x[:, k].reshape(4, groups, crop_w), strip.swapaxes(0, 1))
-        a, b, dd, ab = x[:, _A], x[:, _B], x[:, _DD_LO], x[:, _AB_LO]
-        np.subtract(a, b, out=dd)  # wraps modulo 2**16 ...
-        np.multiply(dd, dd, out=dd)  # ... and so does the square, < 2**16 hence exact
-        np.multiply(a, b, out=ab)
-        np.right_shift(x[:, _DD_LO : _AB_LO + 1], _BYTE_SHIFT, out=x[:, _DD_HI : _AB_HI + 1])
-        v = self._v[:, :n]
-        np.add(x[0], x[1], out=v)
-        np.add(v, x[2], out=v)
-        np.add(v, x[3], out=v)
+        x = buffers.x[:, :, :n]
+        v = buffers.v[:, :n]
+        lanes = buffers.lanes[:, : groups * cols]
+        block_sums = buffers.block_sums
+        pairs, ratio = buffers.pairs, buffers.ratio
+        new_blocks = block_sums[:, carried * cols : (carried + groups) * cols]
+        window_rows = carried + groups - 1
+        m = max(window_rows, 1) * cols  # flattened pairs; the last window is left out
+        last = (carried + groups - 1) * cols
+        return cls(
+            rows=slice(group0, group0 + groups),
+            x_a=x[:, _A].reshape(4, groups, crop_w),
+            x_b=x[:, _B].reshape(4, groups, crop_w),
+            a=x[:, _A],
+            b=x[:, _B],
+            dd=x[:, _DD_LO],
+            ab=x[:, _AB_LO],
+            products=x[:, _DD_LO : _AB_LO + 1],
+            high=x[:, _DD_HI : _AB_HI + 1],
+            x01=x[0:2],
+            x23=x[2:4],
+            x0=x[0],
+            x1=x[1],
+            v=v,
+            v_products=v[_DD_LO : _AB_LO + 1],
+            v_high=v[_DD_HI : _AB_HI + 1],
+            shifted=buffers.shifted[:, :n],
+            v64=v.view(np.uint64),
+            lanes=lanes,
+            lane_tops=lanes.view(np.uint16)[:, 3::4],
+            new_blocks=new_blocks,
+            sse_rows=new_blocks[_DD_LO : _DD_HI + 1 : _DD_HI - _DD_LO],
+            sum_type=sum_type,
+            windows=window_rows,
+            upper=block_sums[:, :m],
+            lower=block_sums[:, cols : cols + m],
+            pairs=pairs[:, :m],
+            pairs_left=pairs[:, : m - 1],
+            pairs_right=pairs[:, 1:m],
+            win=buffers.win[:, : m - 1],
+            ints=buffers.ints[:, : m - 1],
+            floats=buffers.floats[:, : m - 1],
+            ratio=ratio[:, : m - 1],
+            scores=ratio[0, :m].reshape(max(window_rows, 1), cols)[:, : cols - 1],
+            carry_from=block_sums[:, last : last + cols],
+            carry_to=block_sums[:, :cols],
+        )
+
+    def run(self, ref_phases: Plane, dist_phases: Plane) -> tuple[int, int, float]:
+        add, sub, mul = np.add, np.subtract, np.multiply
+        # Block sums of the strip.
+        np.copyto(self.x_a, ref_phases[:, self.rows])
+        np.copyto(self.x_b, dist_phases[:, self.rows])
+        sub(self.a, self.b, out=self.dd)  # wraps modulo 2**16 ...
+        mul(self.dd, self.dd, out=self.dd)  # ... and so does the square, < 2**16 hence exact
+        mul(self.a, self.b, out=self.ab)
+        np.right_shift(self.products, _BYTE_SHIFT, out=self.high)
+        add(self.x01, self.x23, out=self.x01)
+        add(self.x0, self.x1, out=self.v)
         # v holds 4-row sums of the full products (modulo 2**16) and of their high bytes;
-        # the 4-row sum of the low bytes (<= 1020) is their difference, modulo 2**16.
-        shifted = self._shifted[:, :n]
-        np.left_shift(v[_DD_HI : _AB_HI + 1], _BYTE_SHIFT, out=shifted)
-        np.subtract(v[_DD_LO : _AB_LO + 1], shifted, out=v[_DD_LO : _AB_LO + 1])
-        lanes = self._lanes[:, : groups * cols]
-        np.multiply(v.view(np.uint64), _LANE_SUM, out=lanes)
-        np.copyto(out[:, : groups * cols], lanes.view(np.uint16)[:, 3::4])
+        # the 4-row sums of the low bytes (<= 1020) are the difference, modulo 2**16.
+        np.left_shift(self.v_high, _BYTE_SHIFT, out=self.shifted)
+        sub(self.v_products, self.shifted, out=self.v_products)
+        mul(self.v64, _LANE_SUM, out=self.lanes)
+        np.copyto(self.new_blocks, self.lane_tops)
+        low, high = self.sse_rows.sum(axis=1, dtype=self.sum_type)
+        window_sum = self._window_sum() if self.windows else 0.0
+        np.copyto(self.carry_to, self.carry_from)
+        return int(low), int(high), window_sum
 
-    def _window_scores(self, window_rows: int) -> float:
-        """Sum of ssim_end1 over the 8x8 windows of ``window_rows + 1`` buffered block rows.
+    def _window_sum(self) -> float:
+        """Sum of ssim_end1 over the strip's 8x8 windows.
 
-        Works on the flattened block rows: the window "after" the last block of a row
+        Works on flattened block rows: the window "after" the last block of a row
         straddles two rows; it is computed (from real pixels, so without any division by
         zero) and left out of the sum.
         """
-        cols = self.block_cols
-        m = window_rows * cols
-        n = m - 1
-        blocks = self._blocks
-        pairs = self._pairs[:, :m]
-        np.add(blocks[:, :m], blocks[:, cols : cols + m], out=pairs)
-        win = self._win[:, :n]
-        np.add(pairs[:, :-1], pairs[:, 1:], out=win)  # <= 64*255 per quantity: no overflow
-        sums = self._i32[:, :n]  # s1, s2, sum(d*d), sum(a*b) of each window, and scratch
-        np.copyto(sums[0:2], win[_A : _B + 1])
-        np.multiply(win[_DD_HI : _AB_HI + 1], 256, out=sums[2:4], dtype=np.int32)
-        np.add(sums[2:4], win[_DD_LO : _AB_LO + 1], out=sums[2:4])
-        s1, s2, sum_dd, sum_ab, t = sums
-        # In int32, exactly (every value below is < 2**30), with e = s1 - s2:
-        #   2*s1*s2 + c1       = mean_num
-        #   2*covar + c2       = 128*sum_ab - mean_num + c1 + c2          = cov_num
-        #   s1^2 + s2^2 + c1   = e^2 + mean_num                           = mean_den
-        #   vars + c2          = 64*sum_dd - e^2 + cov_num                = var_den
-        # because ss = sum_dd + 2*sum_ab, vars = 64*ss - s1^2 - s2^2, covar = 64*s12 - s1*s2.
-        mean_num, e2, mean_den, var_den, cov_num = t, s1, s2, sum_dd, sum_ab
-        np.multiply(s1, s2, out=mean_num)
-        np.multiply(mean_num, 2, out=mean_num)
-        np.add(mean_num, SSIM_C1, out=mean_num)
-        np.subtract(s1, s2, out=e2)
-        np.multiply(e2, e2, out=e2)
-        np.multiply(sum_ab, 128, out=cov_num)
-        np.subtract(cov_num, mean_num, out=cov_num)
-        np.add(cov_num, SSIM_C1 + SSIM_C2, out=cov_num)
-        np.add(e2, mean_num, out=mean_den)
-        np.multiply(sum_dd, 64, out=var_den)
-        np.subtract(var_den, e2, out=var_den)
-        np.add(var_den, cov_num, out=var_den)
-        # The float32 steps of ssim_end1: (float)num1 * (float)num2 / ((float)den1 * ...).
-        f32 = self._f32[:, :n]
-        np.copyto(f32[0], mean_num, casting="unsafe")
-        np.copyto(f32[1], cov_num, casting="unsafe")
-        np.copyto(f32[2:4], sums[1:3], casting="unsafe")  # mean_den, var_den
-        np.multiply(f32[0], f32[1], out=f32[0])
-        np.multiply(f32[2], f32[3], out=f32[2])
-        np.divide(f32[0], f32[2], out=f32[0])
-        scores = self._f32[0, :m].reshape(window_rows, cols)[:, : cols - 1]
-        return float(scores.sum(dtype=np.float64))
+        add, sub, mul = np.add, np.subtract, np.multiply
+        add(self.upper, self.lower, out=self.pairs)
+        win = self.win
+        add(self.pairs_left, self.pairs_right, out=win)  # <= 64*255: no overflow
+        ints = self.ints
+        # Exactly, in int32 (every value is < 2**30), with e = s1 - s2 and
+        # ss = sum(d*d) + 2*sum(a*b), vars = 64*ss - s1^2 - s2^2, covar = 64*s12 - s1*s2:
+        #   mean_num = 2*s1*s2 + c1           cov_num = 128*sum(a*b) - mean_num + c1 + c2
+        #   mean_den = e^2 + mean_num         var_den = 64*sum(d*d) - e^2 + cov_num
+        mul(win[_A : _B + 1], _TWO_ONE, out=ints[0:2], dtype=np.int32)  # 2*s1, s2
+        sub(win[_A], win[_B], out=ints[4], dtype=np.int32)  # e
+        mul(ints[4], ints[4], out=ints[4])  # e^2
+        mul(win[_DD_HI : _AB_HI + 1], 256, out=ints[2:4], dtype=np.int32)
+        add(ints[2:4], win[_DD_LO : _AB_LO + 1], out=ints[2:4])  # sum(d*d), sum(a*b)
+        mul(ints[0], ints[1], out=ints[0])
+        add(ints[0], SSIM_C1, out=ints[0])  # mean_num
+        mul(ints[3], 128, out=ints[1])
+        sub(ints[1], ints[0], out=ints[1])
+        add(ints[1], SSIM_C1 + SSIM_C2, out=ints[1])  # cov_num
+        mul(ints[2], 64, out=ints[3])
+        sub(ints[3], ints[4], out=ints[3])
+        add(ints[3], ints[1], out=ints[3])  # var_den
+        add(ints[4], ints[0], out=ints[2])  # mean_den
+        # ssim_end1's float32 steps: four int->float casts, two products, one quotient.
+        np.copyto(self.floats, ints[0:4], casting="unsafe")
+        mul(self.floats[0::2], self.floats[1::2], out=self.ratio)
+        np.divide(self.ratio[0], self.ratio[1], out=self.ratio[0])
+        return float(self.scores.sum(dtype=np.float64))
 
 
 def plane_score(ref: Plane, dist: Plane) -> PlaneScore:
