@@ -1,0 +1,1 @@
+"""Designers propose codecs: the offline evolutionary search, or an LLM."""
