@@ -21,6 +21,7 @@ from codeclab.metrics.rate import Rate, measure_rate
 from codeclab.metrics.vmaf import VmafReport, measure_vmaf
 from codeclab.sandbox.jobs import PendingDecode, SandboxSettings, run_encoder
 from codeclab.video.clips import PreparedClip
+from codeclab.video.rawfile import RawVideo
 
 DEFAULT_QUALITIES: tuple[int, ...] = (20, 40, 60, 80)
 
@@ -96,6 +97,23 @@ def check_qualities(qualities: Sequence[int]) -> tuple[int, ...]:
     return tuple(sorted(set(qualities)))
 
 
+@dataclass(frozen=True)
+class Execution:
+    """The execution phase of one quality point: the container and the decoder's frames."""
+
+    quality: int
+    params: dict[str, Any]
+    ok: bool
+    error: str | None
+    stream_path: Path | None
+    stream_sha256: str | None
+    stream_bytes: int
+    decoded: RawVideo | None
+    encode_seconds: float
+    decode_seconds: float
+    isolation: str
+
+
 def evaluate_codec(
     source: str,
     clip: PreparedClip,
@@ -108,17 +126,27 @@ def evaluate_codec(
     with_vmaf: bool = False,
     progress: Progress | None = None,
 ) -> Evaluation:
-    """Validate `source`, then run it at each quality. Raises CodecRejected if invalid."""
+    """Validate `source`, then run and measure it at each quality.
+
+    Raises CodecRejected if the source breaks a rule; a point that fails at run time is
+    recorded with its phase and reason.
+    """
     report: ValidationReport = validate_source(source, filename=codec_name)
     report.raise_for_violations(codec_name)
     settings = settings or SandboxSettings()
     evaluation = Evaluation(codec_name, report.sha256, clip)
     for quality in check_qualities(qualities):
-        params = {**(extra_params or {}), "quality": quality}
+        execution = execute_point(
+            source,
+            report.sha256,
+            clip,
+            {**(extra_params or {}), "quality": quality},
+            workdir=workdir,
+            settings=settings,
+            progress=progress,
+        )
         evaluation.points.append(
-            _evaluate_point(
-                source, report.sha256, clip, params, workdir, settings, with_vmaf, progress
-            )
+            verify_point(execution, clip, with_vmaf=with_vmaf, progress=progress)
         )
     return evaluation
 
@@ -129,36 +157,32 @@ def _stage_progress(progress: Progress | None, stage: str) -> Callable[[int, int
     return lambda done, total: progress(stage, done, total)
 
 
-def _evaluate_point(
+def execute_point(
     source: str,
     codec_sha256: str,
     clip: PreparedClip,
     params: dict[str, Any],
+    *,
     workdir: Path,
     settings: SandboxSettings,
-    with_vmaf: bool,
-    progress: Progress | None,
-) -> PointResult:
+    progress: Progress | None = None,
+) -> Execution:
+    """Encode in one sandbox, wrap the packets in the container, decode in another.
+
+    The container is kept as ``workdir/stream-<codec>-q<quality>.bin`` and the decoder's
+    frames as a raw file beside it.
+    """
     quality = int(params["quality"])
     fmt = clip.raw.format
+    stem = f"{codec_sha256[:12]}-q{quality}"
+    output_path = workdir / f"decoded-{stem}.yuv"
 
-    def failed(phase: str, error: str, **times: float) -> PointResult:
-        return PointResult(
-            quality=quality,
-            params=params,
-            ok=False,
-            failed_phase=phase,
-            error=error,
-            rate=None,
-            metrics=None,
-            vmaf=None,
-            encode_seconds=times.get("encode", 0.0),
-            decode_seconds=times.get("decode", 0.0),
-            isolation=settings.level().value,
-            stream_sha256=None,
-        )
+    def failed(error: str, encode: float = 0.0, decode: float = 0.0) -> Execution:
+        return Execution(
+            quality, params, False, error, None, None, 0, None, encode, decode,
+            settings.level().value,
+        )  # fmt: skip
 
-    output_path = workdir / f"decoded-{codec_sha256[:12]}-q{quality}.yuv"
     # The decoder sandbox starts now, so its start-up overlaps the encode; it receives
     # nothing until the bitstream is complete.
     with PendingDecode(
@@ -176,9 +200,7 @@ def _evaluate_point(
             on_progress=_stage_progress(progress, f"q{quality} encode"),
         )
         if not encoded.ok:
-            return failed(
-                "execution", encoded.error or "encoder failed", encode=encoded.wall_seconds
-            )
+            return failed(encoded.error or "encoder failed", encoded.wall_seconds)
         header = StreamHeader(
             width=fmt.width,
             height=fmt.height,
@@ -189,36 +211,79 @@ def _evaluate_point(
         )
         stream = encode_stream(header, encoded.packets)
         decoded = pending.finish(stream)
-    stream_sha = hashlib.sha256(stream).hexdigest()
-    times = {"encode": encoded.wall_seconds, "decode": decoded.wall_seconds}
     if not decoded.ok or decoded.output is None:
-        return failed("execution", decoded.error or "decoder failed", **times)
-    if decoded.output.frame_count != clip.raw.frame_count:
+        return failed(decoded.error or "decoder failed", encoded.wall_seconds, decoded.wall_seconds)
+    workdir.mkdir(parents=True, exist_ok=True)
+    stream_path = workdir / f"stream-{stem}.bin"
+    stream_path.write_bytes(stream)
+    return Execution(
+        quality=quality,
+        params=params,
+        ok=True,
+        error=None,
+        stream_path=stream_path,
+        stream_sha256=hashlib.sha256(stream).hexdigest(),
+        stream_bytes=len(stream),
+        decoded=decoded.output,
+        encode_seconds=encoded.wall_seconds,
+        decode_seconds=decoded.wall_seconds,
+        isolation=encoded.isolation,
+    )
+
+
+def verify_point(
+    execution: Execution,
+    clip: PreparedClip,
+    *,
+    with_vmaf: bool = False,
+    progress: Progress | None = None,
+) -> PointResult:
+    """Check the decoder's output and measure it against the source (the lab's numbers)."""
+    quality = execution.quality
+
+    def failed(phase: str, error: str) -> PointResult:
+        return PointResult(
+            quality=quality,
+            params=execution.params,
+            ok=False,
+            failed_phase=phase,
+            error=error,
+            rate=None,
+            metrics=None,
+            vmaf=None,
+            encode_seconds=execution.encode_seconds,
+            decode_seconds=execution.decode_seconds,
+            isolation=execution.isolation,
+            stream_sha256=execution.stream_sha256,
+        )
+
+    if not execution.ok or execution.decoded is None:
+        return failed("execution", execution.error or "execution failed")
+    decoded = execution.decoded
+    if decoded.frame_count != clip.raw.frame_count:
         return failed(
             "verification",
-            f"decoder returned {decoded.output.frame_count} frames; "
-            f"the clip has {clip.raw.frame_count}",
-            **times,
+            f"decoder returned {decoded.frame_count} frames; the clip has {clip.raw.frame_count}",
         )
     if progress is not None:
         progress(f"q{quality} measure", 0, clip.raw.frame_count)
-    metrics = measure(clip.raw, decoded.output)
+    metrics = measure(clip.raw, decoded)
     vmaf = None
     if with_vmaf:
         if progress is not None:
             progress(f"q{quality} vmaf", 0, clip.raw.frame_count)
-        vmaf = measure_vmaf(clip.raw, decoded.output)
+        vmaf = measure_vmaf(clip.raw, decoded)
     return PointResult(
         quality=quality,
-        params=params,
+        params=execution.params,
         ok=True,
         failed_phase=None,
         error=None,
-        rate=measure_rate(len(stream), fmt, clip.raw.frame_count),
+        rate=measure_rate(execution.stream_bytes, clip.raw.format, clip.raw.frame_count),
         metrics=metrics,
         vmaf=vmaf,
-        encode_seconds=encoded.wall_seconds,
-        decode_seconds=decoded.wall_seconds,
-        isolation=encoded.isolation,
-        stream_sha256=stream_sha,
+        encode_seconds=execution.encode_seconds,
+        decode_seconds=execution.decode_seconds,
+        isolation=execution.isolation,
+        stream_sha256=execution.stream_sha256,
     )
