@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,13 +22,34 @@ from codeclab.baselines.encoders import BASELINE_ENCODERS, BaselineError
 from codeclab.baselines.ladder import BaselineLadder, run_baselines
 from codeclab.codec.validate import validate_source
 from codeclab.codecs import REFERENCE_CODECS, reference_codec_source
-from codeclab.config import ConfigError, Settings, load_settings
+from codeclab.config import PUBLISH_POLICIES, ConfigError, Settings, load_settings
+from codeclab.designers.base import Design
+from codeclab.lab import Lab
 from codeclab.metrics.bjontegaard import bd_rate
 from codeclab.metrics.vmaf import vmaf_available
-from codeclab.pipeline.analysis import Target, analyse, candidate_curve
-from codeclab.pipeline.evaluate import DEFAULT_QUALITIES, evaluate_codec
+from codeclab.pipeline.analysis import Target, candidate_curve
+from codeclab.pipeline.evaluate import DEFAULT_QUALITIES
+from codeclab.pipeline.experiment import (
+    ExperimentPlan,
+    RepublishError,
+    republish,
+    run_experiment,
+)
 from codeclab.plots import plot_rd
-from codeclab.report import print_analysis, print_evaluation, print_failures, print_ladders
+from codeclab.report import (
+    human_bytes,
+    print_analysis,
+    print_evaluation,
+    print_experiment,
+    print_experiment_list,
+    print_ladders,
+    print_record_summary,
+    record_to_dict,
+)
+from codeclab.sandbox.jobs import run_script
+from codeclab.storage.package import verify_package
+from codeclab.storage.publish import ARTIFACT_NAMES
+from codeclab.storage.records import ExperimentRecord, RecordNotFound
 from codeclab.video.clips import PreparedClip, list_builtin_clips, prepare_clip
 
 app = typer.Typer(
@@ -102,6 +126,16 @@ def _stage_updater(bar: Progress) -> Callable[[str, int, int], None]:
     return update
 
 
+@contextmanager
+def _open_lab(settings: Settings) -> Iterator[Lab]:
+    try:
+        lab = Lab.open(settings)
+    except (ValueError, OSError) as exc:
+        raise _fail(f"cannot open the lab's storage: {exc}", 2) from None
+    with lab:
+        yield lab
+
+
 def _parse_encoders(text: str) -> list[str]:
     names = [part.strip() for part in text.split(",") if part.strip()]
     unknown = [n for n in names if n not in BASELINE_ENCODERS]
@@ -159,15 +193,21 @@ def eval_command(
     plot: Annotated[
         list[Path] | None, typer.Option(help="Save the RD plot (.png or .svg); repeatable")
     ] = None,
+    publish: Annotated[
+        str | None, typer.Option(help="Publish: success (default), always or never")
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results here")] = None,
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Validate a codec, run it sandboxed at each quality, measure it, and compare it
-    with real x264/x265/SVT-AV1 encodes of the same frames."""
+    """Validate a codec, run it sandboxed at each quality, measure it, compare it with
+    real x264/x265/SVT-AV1 encodes of the same frames, record it and (if it reaches the
+    target) publish it."""
     settings = _settings(config, data_dir)
     qualities = _parse_qualities(quality)
     encoders = _parse_encoders(baselines)
+    if publish is not None and publish not in PUBLISH_POLICIES:
+        raise _fail(f"--publish must be one of {', '.join(PUBLISH_POLICIES)}", 2)
     try:
         target = Target(
             max_mbps=target_mbps,
@@ -181,45 +221,61 @@ def eval_command(
         raise _fail(str(exc), 2) from None
     if vmaf and not vmaf_available():
         raise _fail("this ffmpeg has no libvmaf filter; run with --no-vmaf", 2)
-    with tempfile.TemporaryDirectory(prefix="codeclab-eval-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="codeclab-eval-") as tmp, _open_lab(settings) as lab:
         workdir = Path(tmp)
         prepared = _prepare(clip, workdir, start, frames, settings)
+        plan = ExperimentPlan(
+            clip=prepared,
+            qualities=tuple(qualities),
+            target=target,
+            baselines=tuple(encoders),
+            with_vmaf=vmaf,
+            publish=publish or settings.publish,
+        )
+        design = Design(source, rationale=f"evaluation of {codec}", designer="manual")
         with _progress_bar() as bar:
-            evaluation = evaluate_codec(
-                source,
-                prepared,
-                qualities,
+            outcome = run_experiment(
+                lab,
+                design,
+                plan,
                 workdir=workdir,
                 codec_name=name,
-                settings=settings.sandbox,
-                with_vmaf=vmaf,
                 progress=_stage_updater(bar),
             )
-        ladders = _ladders(prepared, encoders, settings, workdir, vmaf) if encoders else {}
-    analysis = analyse(evaluation, ladders, target)
-    print_evaluation(console, evaluation)
-    print_failures(errors, evaluation)
-    if ladders:
-        print_ladders(console, ladders)
-    print_analysis(console, analysis)
-    for path in plot or []:
-        curves = {name: candidate_curve(evaluation.points, "psnr_y")}
-        curves.update({k: v.curve("psnr_y") for k, v in ladders.items()})
-        try:
-            plot_rd(path, curves, title=f"{prepared.name}: PSNR-Y vs rate", highlight=name)
-        except ValueError as exc:
-            raise _fail(str(exc), 2) from None
-        console.print(f"RD plot written to {path}")
-    if json_out is not None:
-        document = {
-            "codeclab": __version__,
-            "evaluation": evaluation.to_dict(),
-            "baselines": {k: v.to_dict() for k, v in ladders.items()},
-            "analysis": analysis.to_dict(),
-        }
-        json_out.write_text(json.dumps(document, indent=2) + "\n")
-        console.print(f"results written to {json_out}")
-    if not evaluation.ok:
+        record = outcome.record
+        if outcome.evaluation is not None:
+            print_evaluation(console, outcome.evaluation)
+        if outcome.ladders:
+            print_ladders(console, outcome.ladders)
+        if outcome.analysis is not None:
+            print_analysis(console, outcome.analysis)
+        print_record_summary(console, lab, record)
+        if outcome.evaluation is not None and outcome.analysis is not None:
+            for path in plot or []:
+                curves = {name: candidate_curve(outcome.evaluation.points, "psnr_y")}
+                curves.update({k: v.curve("psnr_y") for k, v in outcome.ladders.items()})
+                try:
+                    plot_rd(path, curves, title=f"{prepared.name}: PSNR-Y vs rate", highlight=name)
+                except ValueError as exc:
+                    raise _fail(str(exc), 2) from None
+                console.print(f"RD plot written to {path}")
+        if json_out is not None:
+            document = {
+                "codeclab": __version__,
+                "experiment": record_to_dict(record),
+                "evaluation": outcome.evaluation.to_dict() if outcome.evaluation else None,
+                "baselines": {k: v.to_dict() for k, v in outcome.ladders.items()},
+                "analysis": outcome.analysis.to_dict() if outcome.analysis else None,
+            }
+            json_out.write_text(json.dumps(document, indent=2) + "\n")
+            console.print(f"results written to {json_out}")
+    if record.status != "completed":
+        errors.print(
+            f"{record.id} failed in {record.failed_phase}: {record.error}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(1)
 
 
@@ -263,6 +319,149 @@ def baseline_command(
         }
         json_out.write_text(json.dumps(document, indent=2) + "\n")
         console.print(f"results written to {json_out}")
+
+
+ExperimentArgument = Annotated[str, typer.Argument(help="Experiment id (see codeclab list)")]
+
+
+def _experiment(lab: Lab, exp_id: str) -> ExperimentRecord:
+    try:
+        return lab.records.get_experiment(exp_id)
+    except RecordNotFound as exc:
+        raise _fail(str(exc), 2) from None
+
+
+def _parse_duration(text: str) -> timedelta:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = text[:-1], text[-1:]
+    if unit not in units or not number.isdigit() or int(number) <= 0:
+        raise _fail(f"--expires takes a duration like 30m, 12h or 7d, got {text!r}", 2)
+    return timedelta(seconds=int(number) * units[unit])
+
+
+@app.command("list")
+def list_command(
+    achieved: Annotated[
+        bool, typer.Option(help="Only experiments that reached the target")
+    ] = False,
+    run: Annotated[str | None, typer.Option(help="Only this run's experiments")] = None,
+    limit: Annotated[int, typer.Option(help="At most N experiments", min=1)] = 50,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """List recorded experiments, newest first, with storage used and its monthly cost."""
+    settings = _settings(config, data_dir)
+    with _open_lab(settings) as lab:
+        records = lab.records.list_experiments(
+            run_id=run, achieved=True if achieved else None, limit=limit
+        )
+        print_experiment_list(console, records, price_per_gb_month=settings.price_per_gb_month)
+
+
+@app.command("show")
+def show_command(
+    experiment: ExperimentArgument, config: ConfigOption = None, data_dir: DataDirOption = None
+) -> None:
+    """Every field of an experiment, its phase timeline, and whether each object exists."""
+    with _open_lab(_settings(config, data_dir)) as lab:
+        print_experiment(console, lab, _experiment(lab, experiment))
+
+
+@app.command("url")
+def url_command(
+    experiment: ExperimentArgument,
+    expires: Annotated[str, typer.Option(help="Link lifetime: 30m, 12h, 7d")] = "7d",
+    artifact: Annotated[
+        str | None, typer.Option(help=f"Only this artifact: {', '.join(ARTIFACT_NAMES)}")
+    ] = None,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Make fresh signed links to a published experiment's objects."""
+    lifetime = _parse_duration(expires)
+    with _open_lab(_settings(config, data_dir)) as lab:
+        record = _experiment(lab, experiment)
+        if not record.artifacts:
+            raise _fail(f"{record.id} is not published (publish status: {record.publish_status})")
+        names = [artifact] if artifact else sorted(record.artifacts)
+        for name in names:
+            if name not in record.artifacts:
+                raise _fail(f"{record.id} has no artifact {name!r}", 2)
+            try:
+                link = lab.store.url(record.artifacts[name], expires_in=lifetime)
+            except ValueError as exc:
+                raise _fail(str(exc), 2) from None
+            console.print(f"{name}: {link}", highlight=False, soft_wrap=True)
+
+
+@app.command("download")
+def download_command(
+    experiment: ExperimentArgument,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Directory to write into")],
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Download a published experiment's objects into a directory."""
+    with _open_lab(_settings(config, data_dir)) as lab:
+        record = _experiment(lab, experiment)
+        if not record.artifacts:
+            raise _fail(f"{record.id} is not published (publish status: {record.publish_status})")
+        out.mkdir(parents=True, exist_ok=True)
+        for name, key in sorted(record.artifacts.items()):
+            target = out / key.rsplit("/", 1)[-1]
+            target.write_bytes(lab.store.get_bytes(key))
+            console.print(f"{name}: {target} ({human_bytes(target.stat().st_size)})")
+
+
+@app.command("decode")
+def decode_command(
+    package: Annotated[Path, typer.Argument(help="A decode package (package.zip)")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output .y4m (or raw .yuv)")],
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Verify a decode package and run its decoder.py, sandboxed, to get the video."""
+    settings = _settings(config, data_dir)
+    try:
+        manifest = verify_package(package)
+        with zipfile.ZipFile(package) as archive:
+            files = {name: archive.read(name) for name in ("decoder.py", "stream.bin")}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise _fail(f"{package}: {exc}", 2) from None
+    result, produced = run_script(
+        files,
+        "decoder.py",
+        ["stream.bin", "-o", "out" + out.suffix],
+        outputs=["out" + out.suffix],
+        dest=out.parent / f".{out.name}.partial",
+        settings=settings.sandbox,
+    )
+    if result.returncode != 0 or not produced:
+        tail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:]
+        raise _fail(f"{package}: decoder.py failed: {' '.join(tail) or result.describe_failure()}")
+    produced[0].replace(out)
+    produced[0].parent.rmdir()
+    console.print(
+        f"decoded {manifest.get('clip', {}).get('frames', '?')} frames of experiment "
+        f"{manifest.get('experiment_id', '?')} to {out}"
+    )
+
+
+@app.command("publish")
+def publish_command(
+    experiment: ExperimentArgument, config: ConfigOption = None, data_dir: DataDirOption = None
+) -> None:
+    """Publish (again) a completed experiment; safe to repeat."""
+    settings = _settings(config, data_dir)
+    with _open_lab(settings) as lab, tempfile.TemporaryDirectory(prefix="codeclab-pub-") as tmp:
+        _experiment(lab, experiment)
+        try:
+            result = republish(lab, experiment, workdir=Path(tmp))
+        except RepublishError as exc:
+            raise _fail(str(exc)) from None
+        if not result.ok:
+            raise _fail(f"{experiment}: publishing failed: {result.error}")
+        print_record_summary(console, lab, lab.records.get_experiment(experiment))
 
 
 @app.command("validate")

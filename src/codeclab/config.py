@@ -4,6 +4,11 @@ environment variables and command-line flags.
 The TOML file is ``$CODECLAB_CONFIG`` if set, else ``./codeclab.toml`` if present::
 
     data_dir = "/var/lib/codeclab"
+    database_url = "sqlite:////var/lib/codeclab/codeclab.db"   # or postgresql+psycopg://...
+    store_url = "file:///var/lib/codeclab/objects"            # or s3://bucket/prefix
+    public_url = "http://127.0.0.1:8000"                      # where the dashboard serves links
+    publish = "success"                                       # or "always" / "never"
+    price_per_gb_month = 0.023                                # storage cost estimate, USD
 
     [sandbox]
     isolation = "bwrap"        # or "rlimits"; default: the strongest that works here
@@ -11,7 +16,9 @@ The TOML file is ``$CODECLAB_CONFIG`` if set, else ``./codeclab.toml`` if presen
     cpu_seconds = 900
     memory_mb = 4096
 
-Environment variables: ``CODECLAB_DATA_DIR``, ``CODECLAB_ISOLATION``.
+Environment variables: ``CODECLAB_DATA_DIR``, ``CODECLAB_DATABASE_URL``,
+``CODECLAB_STORE_URL``, ``CODECLAB_PUBLIC_URL``, ``CODECLAB_ISOLATION``. S3 credentials
+come from boto3's usual chain (``AWS_ACCESS_KEY_ID`` ...), never from this file.
 """
 
 from __future__ import annotations
@@ -36,10 +43,30 @@ def default_data_dir() -> Path:
     return base / "codeclab"
 
 
+PUBLISH_POLICIES = ("success", "always", "never")
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    database_url: str | None = None  # default: SQLite in the data dir
+    store_url: str | None = None  # default: file store in the data dir
+    public_url: str = "http://127.0.0.1:8000"
+    publish: str = "success"
+    price_per_gb_month: float = 0.023  # S3 Standard, the seed's figure
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'codeclab.db'}"
+
+    @property
+    def store(self) -> str:
+        return self.store_url or (self.data_dir / "objects").absolute().as_uri()
+
+    @property
+    def secret_path(self) -> Path:
+        return self.data_dir / "link-secret"
 
     @property
     def cache_dir(self) -> Path:
@@ -72,12 +99,30 @@ def _from_toml(settings: Settings, path: Path) -> Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the configuration: {exc}") from None
-    known = {"data_dir", "sandbox"}
+    known = {
+        "data_dir",
+        "sandbox",
+        "database_url",
+        "store_url",
+        "public_url",
+        "publish",
+        "price_per_gb_month",
+    }
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
     if "data_dir" in data:
         settings = replace(settings, data_dir=Path(str(data["data_dir"])).expanduser())
+    for key in ("database_url", "store_url", "public_url", "publish"):
+        if key in data:
+            if not isinstance(data[key], str) or not data[key]:
+                raise ConfigError(f"{path}: {key} must be a non-empty string")
+            settings = replace(settings, **{key: data[key]})
+    if "price_per_gb_month" in data:
+        price = data["price_per_gb_month"]
+        if not isinstance(price, int | float) or isinstance(price, bool) or price < 0:
+            raise ConfigError(f"{path}: price_per_gb_month must be a number >= 0, got {price!r}")
+        settings = replace(settings, price_per_gb_month=float(price))
     table = data.get("sandbox", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [sandbox] must be a table")
@@ -112,10 +157,20 @@ def load_settings(*, config_path: Path | None = None, data_dir: Path | None = No
         settings = _from_toml(settings, path)
     if env_dir := os.environ.get("CODECLAB_DATA_DIR"):
         settings = replace(settings, data_dir=Path(env_dir).expanduser())
+    if value := os.environ.get("CODECLAB_DATABASE_URL"):
+        settings = replace(settings, database_url=value)
+    if value := os.environ.get("CODECLAB_STORE_URL"):
+        settings = replace(settings, store_url=value)
+    if value := os.environ.get("CODECLAB_PUBLIC_URL"):
+        settings = replace(settings, public_url=value)
     if env_isolation := os.environ.get("CODECLAB_ISOLATION"):
         level = _isolation(env_isolation, "CODECLAB_ISOLATION")
         settings = replace(settings, sandbox=replace(settings.sandbox, isolation=level))
     if data_dir is not None:
         settings = replace(settings, data_dir=data_dir)
+    if settings.publish not in PUBLISH_POLICIES:
+        raise ConfigError(
+            f"publish must be one of {', '.join(PUBLISH_POLICIES)}, got {settings.publish!r}"
+        )
     sandbox = replace(settings.sandbox, scratch_root=settings.scratch_dir)
     return replace(settings, sandbox=sandbox, data_dir=settings.data_dir)

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from datetime import datetime
+from enum import Enum
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from codeclab.baselines.ladder import BaselineLadder
+from codeclab.lab import Lab
 from codeclab.metrics.bjontegaard import BDResult
 from codeclab.pipeline.analysis import Analysis
 from codeclab.pipeline.evaluate import Evaluation
+from codeclab.storage.records import ExperimentRecord
 
 
 def db(value: float | None) -> str:
@@ -140,3 +146,128 @@ def print_analysis(console: Console, analysis: Analysis) -> None:
     for failure in analysis.target_failures:
         console.print(f"  - {failure}", highlight=False)
     console.print(f"tier: {analysis.tier_label()}", highlight=False)
+
+
+def record_to_dict(record: ExperimentRecord) -> dict[str, Any]:
+    """An experiment record as JSON-safe data (times in ISO 8601 UTC)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, Enum):
+            return value.value
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    data = {f.name: getattr(record, f.name) for f in fields(record)}
+    data["phases"] = [phase.to_json() for phase in record.phases]
+    return {k: plain(v) for k, v in data.items()}
+
+
+def monthly_cost(stored_bytes: int, price_per_gb_month: float) -> float:
+    """Estimated storage cost per month in USD (GB = 10^9 bytes, as S3 bills)."""
+    return stored_bytes / 1e9 * price_per_gb_month
+
+
+def print_record_summary(console: Console, lab: Lab, record: ExperimentRecord) -> None:
+    verdict = {True: "achieved", False: "not achieved", None: "-"}[record.target_achieved]
+    console.print(
+        f"experiment [bold]{record.id}[/]: {record.status.value}, target {verdict}, "
+        f"publish {record.publish_status.value}",
+        highlight=False,
+    )
+    if record.publish_error:
+        console.print(f"  publish error: {record.publish_error}", highlight=False, markup=False)
+    for name, key in sorted(record.artifacts.items()):
+        console.print(f"  {name}: {lab.store.url(key)}", highlight=False, soft_wrap=True)
+    if record.artifacts:
+        console.print(
+            f"  links expire in 7 days; `codeclab url {record.id}` makes new ones", style="dim"
+        )
+
+
+def print_experiment_list(
+    console: Console, records: Sequence[ExperimentRecord], *, price_per_gb_month: float
+) -> None:
+    table = Table()
+    columns = ("id", "created (UTC)", "status", "designer", "Mbps", "PSNR-Y", "VMAF")
+    for column in (*columns, "target", "tier", "published", "stored"):
+        table.add_column(column)
+    for r in records:
+        table.add_row(
+            r.id,
+            r.created_at.strftime("%Y-%m-%d %H:%M"),
+            r.status.value if r.failed_phase is None else f"failed ({r.failed_phase})",
+            r.designer,
+            _optional(None if r.bitrate_bps is None else r.bitrate_bps / 1e6, "{:.3f}"),
+            _optional(r.psnr_y),
+            _optional(r.vmaf),
+            {True: "yes", False: "no", None: "-"}[r.target_achieved],
+            "-" if r.tier is None else str(r.tier),
+            r.publish_status.value,
+            human_bytes(r.bytes_stored),
+        )
+    console.print(table)
+    total = sum(r.bytes_stored for r in records)
+    console.print(
+        f"{len(records)} experiments, {human_bytes(total)} stored, about "
+        f"${monthly_cost(total, price_per_gb_month):.4f}/month at "
+        f"${price_per_gb_month}/GB-month",
+        highlight=False,
+    )
+
+
+def human_bytes(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
+def print_experiment(console: Console, lab: Lab, record: ExperimentRecord) -> None:
+    table = Table(show_header=False, title=f"experiment {record.id}")
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    skip = {"phases", "metrics", "comparison", "artifacts", "rationale"}
+    for key, value in record_to_dict(record).items():
+        if key not in skip:
+            table.add_row(key, "-" if value is None or value == "" else str(value))
+    console.print(table)
+    if record.rationale:
+        console.print(f"rationale: {record.rationale}", highlight=False, markup=False)
+    timeline = Table(title="phases")
+    for column in ("phase", "status", "started (UTC)", "seconds", "error"):
+        timeline.add_column(column)
+    for phase in record.phases:
+        timeline.add_row(
+            phase.phase,
+            phase.status.value,
+            phase.started_at.strftime("%H:%M:%S"),
+            _optional(phase.seconds),
+            phase.error or "",
+        )
+    console.print(timeline)
+    if record.comparison:
+        for comparison in record.comparison.get("comparisons", {}).values():
+            console.print(f"vs {comparison['encoder']}: {comparison['sentence']}", highlight=False)
+    objects = Table(title="artifacts")
+    for column in ("name", "key", "exists", "size"):
+        objects.add_column(column)
+    for name, key in sorted(record.artifacts.items()):
+        info = lab.store.stat(key)
+        objects.add_row(
+            name,
+            key,
+            "yes" if info else "[red]MISSING[/]",
+            human_bytes(info.size) if info else "-",
+        )
+    if record.codec_sha256:
+        key = f"codecs/{record.codec_sha256}.py"
+        info = lab.store.stat(key)
+        objects.add_row("codec source", key, "yes" if info else "[red]MISSING[/]", "-")
+    console.print(objects)

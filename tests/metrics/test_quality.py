@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+import textwrap
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from codeclab.metrics._kernels import jit_kernels
 from codeclab.metrics.ffmpeg_reference import run_psnr_ssim, x264_round_trip
 from codeclab.metrics.psnr import mse_to_psnr, psnr_yuv
 from codeclab.metrics.quality import (
     FrameQuality,
+    FrameScorer,
     QualityReport,
     compare_frames,
     measure,
     summarize,
 )
+from codeclab.metrics.ssim import BACKENDS, Backend
 from codeclab.video.clips import prepare_clip
 from codeclab.video.frames import Frame, Plane, VideoFormat
 from codeclab.video.rawfile import RawVideo, write_raw
@@ -41,6 +47,14 @@ def exact_mse(ref: np.ndarray, dist: np.ndarray) -> float:
     return float((diff * diff).sum()) / ref.size
 
 
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    chosen: Backend = request.param
+    if chosen == "numba" and jit_kernels() is None:
+        pytest.skip("numba is not installed: only the numpy backend can run")
+    return chosen
+
+
 @pytest.fixture
 def clip(tmp_path: Path) -> RawVideo:
     """Five 48x40 frames of seeded noise."""
@@ -57,9 +71,11 @@ def clip(tmp_path: Path) -> RawVideo:
     return write_raw(tmp_path / "clip.yuv", fmt, frames)
 
 
-def test_each_frame_reports_exact_mse_and_its_psnr(clip: RawVideo, tmp_path: Path) -> None:
+def test_each_frame_reports_exact_mse_and_its_psnr(
+    clip: RawVideo, backend: Backend, tmp_path: Path
+) -> None:
     distorted = noisy_copy(clip, tmp_path / "noisy.yuv", amplitude=9, seed=2)
-    report = measure(clip, distorted, threads=1)
+    report = measure(clip, distorted, threads=1, backend=backend)
     assert [f.index for f in report.frames] == list(range(clip.frame_count))
     for quality, ref, dist in zip(report.frames, clip, distorted, strict=True):
         assert quality.mse_y == exact_mse(ref.y, dist.y)
@@ -70,7 +86,7 @@ def test_each_frame_reports_exact_mse_and_its_psnr(clip: RawVideo, tmp_path: Pat
         assert 0.0 < quality.ssim_y < 1.0
 
 
-def test_odd_frame_sizes_keep_every_pixel_in_the_mse(tmp_path: Path) -> None:
+def test_odd_frame_sizes_keep_every_pixel_in_the_mse(backend: Backend, tmp_path: Path) -> None:
     fmt = VideoFormat(37, 29, Fraction(30))  # chroma 19x15; SSIM crops to 36x28
     rng = np.random.default_rng(6)
     frames = [
@@ -83,21 +99,78 @@ def test_odd_frame_sizes_keep_every_pixel_in_the_mse(tmp_path: Path) -> None:
     ]
     clip = write_raw(tmp_path / "odd.yuv", fmt, frames)
     distorted = noisy_copy(clip, tmp_path / "odd-noisy.yuv", amplitude=30, seed=8)
-    for quality, ref, dist in zip(measure(clip, distorted).frames, clip, distorted, strict=True):
+    report = measure(clip, distorted, backend=backend)
+    for quality, ref, dist in zip(report.frames, clip, distorted, strict=True):
         assert quality.mse_y == exact_mse(ref.y, dist.y)
         assert quality.mse_u == exact_mse(ref.u, dist.u)
         assert quality.mse_v == exact_mse(ref.v, dist.v)
 
 
-def test_thread_count_does_not_change_the_report(clip: RawVideo, tmp_path: Path) -> None:
+def test_thread_count_does_not_change_the_report(
+    clip: RawVideo, backend: Backend, tmp_path: Path
+) -> None:
     distorted = noisy_copy(clip, tmp_path / "noisy.yuv", amplitude=20, seed=3)
-    assert measure(clip, distorted, threads=1) == measure(clip, distorted, threads=3)
+    one = measure(clip, distorted, threads=1, backend=backend)
+    assert one == measure(clip, distorted, threads=3, backend=backend)
 
 
-def test_compare_frames_agrees_with_measure(clip: RawVideo, tmp_path: Path) -> None:
+def test_compare_frames_agrees_with_measure(
+    clip: RawVideo, backend: Backend, tmp_path: Path
+) -> None:
     distorted = noisy_copy(clip, tmp_path / "noisy.yuv", amplitude=5, seed=4)
-    report = measure(clip, distorted)
-    assert compare_frames(clip.frame(3), distorted.frame(3), index=3) == report.frames[3]
+    report = measure(clip, distorted, backend=backend)
+    quality = compare_frames(clip.frame(3), distorted.frame(3), index=3, backend=backend)
+    assert quality == report.frames[3]
+
+
+def test_backends_give_the_same_report_up_to_float_rounding(clip: RawVideo, tmp_path: Path) -> None:
+    if jit_kernels() is None:
+        pytest.skip("numba is not installed: nothing to compare the numpy backend with")
+    distorted = noisy_copy(clip, tmp_path / "noisy.yuv", amplitude=7, seed=10)
+    fast = measure(clip, distorted, backend="numba")
+    fallback = measure(clip, distorted, backend="numpy")
+    for ours, theirs in zip(fast.frames, fallback.frames, strict=True):
+        assert (ours.mse_y, ours.mse_u, ours.mse_v) == (theirs.mse_y, theirs.mse_u, theirs.mse_v)
+        assert ours.ssim_y == pytest.approx(theirs.ssim_y, abs=1e-12)
+
+
+def test_scorer_reports_the_backend_it_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    fmt = VideoFormat(16, 16, Fraction(25))
+    assert FrameScorer(fmt, backend="numpy").backend == "numpy"
+    monkeypatch.setenv("CODECLAB_NO_NUMBA", "1")
+    assert FrameScorer(fmt).backend == "numpy"
+
+
+# Run in a fresh interpreter where importing numba fails, as on a machine without it.
+WITHOUT_NUMBA = textwrap.dedent(
+    """
+    import sys
+    sys.modules["numba"] = None  # makes "import numba" raise ImportError
+    from fractions import Fraction
+    import numpy as np
+    from codeclab.metrics.quality import FrameScorer
+    from codeclab.metrics.ssim import default_backend, resolve_backend
+    from codeclab.video.frames import Frame, VideoFormat
+
+    assert default_backend() == "numpy"
+    fmt = VideoFormat(16, 16, Fraction(25))
+    frame = Frame.blank(fmt)
+    quality = FrameScorer(fmt).score(frame, frame)
+    assert quality.ssim_y == 1.0 and quality.mse_y == 0.0
+    try:
+        resolve_backend("numba")
+    except ValueError as error:
+        print(error)
+    """
+)
+
+
+def test_metrics_fall_back_to_numpy_without_numba() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_NUMBA], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "backend 'numba' needs the numba package (pip install numba)" in result.stdout
 
 
 def test_identical_clips_are_infinitely_good_and_serialise_as_strict_json(
@@ -183,10 +256,12 @@ def carphone(clips_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> RawVi
 
 
 @pytest.mark.slow
-def test_report_matches_ffmpeg_psnr_and_ssim_filters(carphone: RawVideo, tmp_path: Path) -> None:
+def test_report_matches_ffmpeg_psnr_and_ssim_filters(
+    carphone: RawVideo, backend: Backend, tmp_path: Path
+) -> None:
     distorted = x264_round_trip(carphone, tmp_path, crf=35)
     ffmpeg = run_psnr_ssim(carphone, distorted, tmp_path / "ffmpeg")
-    report = measure(carphone, distorted)
+    report = measure(carphone, distorted, backend=backend)
     assert len(report.frames) == len(ffmpeg.frames) == carphone.frame_count
     for ours, theirs in zip(report.frames, ffmpeg.frames, strict=True):
         assert ours.psnr_y == pytest.approx(theirs.psnr_y, abs=1e-2)

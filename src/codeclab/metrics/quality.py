@@ -10,8 +10,12 @@ values and ``*_global`` the PSNR of the mean MSE (FFmpeg's psnr summary).  The m
 per-frame PSNR with one lossless (infinite) frame is infinite; ``to_dict`` renders that
 as ``"inf"``.
 
-``measure`` memory-maps both raw files and scores frames on a thread pool; numpy releases
-the GIL inside its loops, and each thread keeps its own preallocated kernels.
+``measure`` memory-maps both raw files and scores frames on a thread pool, each thread with
+its own kernels.  With numba installed (see ``codeclab.metrics.ssim`` for the backends and
+``CODECLAB_NO_NUMBA``) each plane pair takes one compiled pass that releases the GIL; the
+numpy fallback releases it inside its loops.  The first ``measure`` of a process with numba
+imports it and loads the compiled kernels (~1 s; several seconds the very first time on a
+machine, when they are compiled and cached), before any frame is scored.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from fractions import Fraction
 
 import numpy as np
 
+from codeclab.metrics._kernels import jit_kernels
 from codeclab.metrics.psnr import (
     SseKernel,
     global_psnr,
@@ -35,8 +40,8 @@ from codeclab.metrics.psnr import (
     psnr_yuv,
     yuv_mse,
 )
-from codeclab.metrics.ssim import PlaneKernel
-from codeclab.video.frames import Frame, VideoFormat
+from codeclab.metrics.ssim import Backend, PlaneKernel, resolve_backend
+from codeclab.video.frames import Frame, Plane, VideoFormat
 from codeclab.video.rawfile import RawVideo
 
 # Frames per task handed to a worker thread: enough to amortise scheduling, small enough
@@ -137,12 +142,21 @@ def summarize(frames: Sequence[FrameQuality]) -> QualitySummary:
 
 
 class FrameScorer:
-    """Scores frames of one format; holds preallocated kernels, so one per thread."""
+    """Scores frames of one format; holds preallocated kernels, so one per thread.
 
-    def __init__(self, fmt: VideoFormat) -> None:
+    ``backend`` defaults to ``codeclab.metrics.ssim.default_backend()``.
+    """
+
+    def __init__(self, fmt: VideoFormat, *, backend: Backend | None = None) -> None:
         self.format = fmt
-        self._luma = PlaneKernel(fmt.height, fmt.width)
-        self._chroma = SseKernel(fmt.chroma_height, fmt.chroma_width)
+        self._luma = PlaneKernel(fmt.height, fmt.width, backend=backend)
+        self.backend = self._luma.backend
+        kernels = jit_kernels() if self.backend == "numba" else None
+        self._chroma_sse: Callable[[Plane, Plane], int] = (
+            kernels.sse
+            if kernels is not None
+            else SseKernel(fmt.chroma_height, fmt.chroma_width).sse
+        )
 
     def score(self, ref: Frame, dist: Frame, index: int = 0) -> FrameQuality:
         fmt = self.format
@@ -150,8 +164,8 @@ class FrameScorer:
         dist.check(fmt, f"distorted frame {index}")
         luma = self._luma.score(ref.y, dist.y)
         mse_y = luma.mse
-        mse_u = self._chroma.sse(ref.u, dist.u) / fmt.chroma_size
-        mse_v = self._chroma.sse(ref.v, dist.v) / fmt.chroma_size
+        mse_u = self._chroma_sse(ref.u, dist.u) / fmt.chroma_size
+        mse_v = self._chroma_sse(ref.v, dist.v) / fmt.chroma_size
         return FrameQuality(
             index=index,
             mse_y=mse_y,
@@ -165,23 +179,31 @@ class FrameScorer:
         )
 
 
-def compare_frames(ref: Frame, dist: Frame, index: int = 0) -> FrameQuality:
+def compare_frames(
+    ref: Frame, dist: Frame, index: int = 0, *, backend: Backend | None = None
+) -> FrameQuality:
     """Quality of one frame pair; both frames must have the same 4:2:0 plane shapes."""
     height, width = ref.y.shape
     # The frame rate plays no part in a frame's quality.
     fmt = VideoFormat(int(width), int(height), Fraction(1))
-    return FrameScorer(fmt).score(ref, dist, index)
+    return FrameScorer(fmt, backend=backend).score(ref, dist, index)
 
 
 def measure(
-    reference: RawVideo, distorted: RawVideo, *, threads: int | None = None
+    reference: RawVideo,
+    distorted: RawVideo,
+    *,
+    threads: int | None = None,
+    backend: Backend | None = None,
 ) -> QualityReport:
     """Score every frame of ``distorted`` against ``reference`` (same format and length).
 
-    ``threads`` defaults to ``os.cpu_count()``.  Raises ``ValueError`` naming both files
-    when their formats or frame counts differ, or when they hold no frame.  A lossless
-    frame has infinite PSNR, so the summary's mean of per-frame PSNR is then ``inf`` too
-    (the global PSNR, of the mean MSE, stays finite unless every frame is lossless).
+    ``threads`` defaults to ``os.cpu_count()``; ``backend`` (``"numba"`` or ``"numpy"``,
+    the same numbers either way) to ``codeclab.metrics.ssim.default_backend()``.  Raises
+    ``ValueError`` naming both files when their formats or frame counts differ, or when
+    they hold no frame.  A lossless frame has infinite PSNR, so the summary's mean of
+    per-frame PSNR is then ``inf`` too (the global PSNR, of the mean MSE, stays finite
+    unless every frame is lossless).
     """
     if reference.format != distorted.format:
         raise ValueError(
@@ -200,6 +222,7 @@ def measure(
         raise ValueError(f"threads must be at least 1, got {threads}")
 
     fmt = reference.format
+    chosen = resolve_backend(backend)  # imports and loads the kernels once, up front
     ref_frames = _FrameMap(reference)
     dist_frames = _FrameMap(distorted)
     local = threading.local()
@@ -207,7 +230,7 @@ def measure(
     def score_range(indices: range) -> list[FrameQuality]:
         scorer: FrameScorer | None = getattr(local, "scorer", None)
         if scorer is None:
-            scorer = local.scorer = FrameScorer(fmt)
+            scorer = local.scorer = FrameScorer(fmt, backend=chosen)
         return [scorer.score(ref_frames[i], dist_frames[i], i) for i in indices]
 
     tasks = list(_chunks(reference.frame_count, _FRAMES_PER_TASK))

@@ -124,29 +124,30 @@ class _Job:
         else:
             (self.dir / name).symlink_to(host_path.resolve())
 
+    def command(self, python: list[str]) -> list[str]:
+        """`python` (an interpreter command line) wrapped in this job's isolation."""
+        if self.level is not IsolationLevel.BWRAP:
+            return python
+        info = probe_isolation()
+        if info.bwrap_path is None:
+            raise SandboxError("bwrap isolation requested but bubblewrap is not installed")
+        argv = bwrap_prefix(info.bwrap_path, self.dir)
+        for host, inside in self.ro_binds:
+            argv += ["--ro-bind", str(host), inside]
+        prlimit = shutil.which("prlimit")
+        if prlimit:  # RLIMIT_NPROC only bites inside the user namespace
+            python = [prlimit, f"--nproc={self.settings.limits.processes}", "--", *python]
+        return [*argv, "--", *python]
+
     def start(
         self, args: list[str], on_progress: ProgressCallback | None, *, stdin: bool = False
     ) -> LimitedProcess:
-        limits = self.settings.limits
-        python = [sys.executable, "-I", "harness.py", *args]
-        if self.level is IsolationLevel.BWRAP:
-            info = probe_isolation()
-            if info.bwrap_path is None:
-                raise SandboxError("bwrap isolation requested but bubblewrap is not installed")
-            argv = bwrap_prefix(info.bwrap_path, self.dir)
-            for host, inside in self.ro_binds:
-                argv += ["--ro-bind", str(host), inside]
-            prlimit = shutil.which("prlimit")
-            if prlimit:  # RLIMIT_NPROC only bites inside the user namespace
-                python = [prlimit, f"--nproc={limits.processes}", "--", *python]
-            argv += ["--", *python]
-        else:
-            argv = python
+        """Start the harness with `args` in this job's sandbox."""
         return LimitedProcess(
-            argv,
+            self.command([sys.executable, "-I", "harness.py", *args]),
             cwd=self.dir,
             env=_environment(),
-            limits=limits,
+            limits=self.settings.limits,
             on_progress=_progress_parser(on_progress),
             stdin=stdin,
         )
@@ -335,3 +336,40 @@ def run_decoder(
         source, fmt, output_path=output_path, settings=settings, on_progress=on_progress
     ) as pending:
         return pending.finish(stream)
+
+
+def run_script(
+    files: dict[str, bytes],
+    script: str,
+    args: list[str],
+    *,
+    outputs: list[str],
+    dest: Path,
+    settings: SandboxSettings,
+) -> tuple[ProcessResult, list[Path]]:
+    """Run `python -I script args...` in a sandbox holding only `files`.
+
+    Used to run a downloaded decode package's ``decoder.py``: it is codec code, so it
+    runs sandboxed like any other. The named `outputs` are moved to `dest` afterwards
+    (those that exist, are regular files and not links).
+    """
+    with _Job(settings, "script") as job:
+        for name, data in files.items():
+            if "/" in name or name.startswith("."):
+                raise SandboxError(f"{name}: only plain file names can be put in a sandbox")
+            job.write(name, data)
+        process = LimitedProcess(
+            job.command([sys.executable, "-I", script, *args]),
+            cwd=job.dir,
+            env=_environment(),
+            limits=settings.limits,
+        ).wait()
+        moved: list[Path] = []
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in outputs:
+            produced = job.dir / name
+            if produced.is_file() and not produced.is_symlink():
+                target = dest / name
+                shutil.move(produced, target)
+                moved.append(target)
+        return process, moved

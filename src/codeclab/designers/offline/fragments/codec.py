@@ -1,0 +1,225 @@
+"""Mode decisions and the Encoder/Decoder classes of generated codecs."""
+
+import struct
+
+import numpy as np
+
+from codeclab.designers.offline.fragments.config import (
+    DOWNSCALE_BELOW,
+    INTER_ROUNDING,
+    INTRA_ROUNDING,
+    MACROBLOCK,
+    RD_LAMBDA,
+    SUBPEL,
+)
+from codeclab.designers.offline.fragments.entropy import (
+    entropy_decode,
+    entropy_encode,
+    entropy_models,
+)
+from codeclab.designers.offline.fragments.frame import (
+    SECTIONS,
+    TAG_INTRA,
+    TAG_PREDICTED,
+    Layout,
+    frame_quantiser,
+    is_intra,
+    pack_sections,
+    parse_sections,
+    push_reference,
+    reconstruct,
+)
+from codeclab.designers.offline.fragments.motion import estimate, predict_plane
+from codeclab.designers.offline.fragments.transform import (
+    FORWARD_C,
+    FORWARD_Y,
+    INVERSE_C,
+    INVERSE_Y,
+    Quantiser,
+    dequantise,
+    quantise,
+    to_blocks,
+)
+from codeclab.designers.offline.fragments.types import F64, I64, U8, Planes
+
+
+def macroblock_sums(values: F64, mb_of: I64, count: int) -> F64:
+    """Per-macroblock sums of per-block `values`."""
+    sums: F64 = np.bincount(mb_of, weights=values, minlength=count).astype(np.float64)
+    return sums
+
+
+def decide_threshold(
+    layout: Layout,
+    cur: Planes,
+    prediction: list[I64],
+    ref0: Planes,
+    vectors: I64,
+    ref_index: I64,
+    levels: list[I64],
+    quant: Quantiser,
+) -> tuple[I64, list[I64]]:
+    """Modes without RD: a macroblock is skipped when it has the (0, 0) vector on the most
+    recent reference and its residual quantises to nothing."""
+    coded = vectors.any(axis=1) | (ref_index != 0)
+    for plane_levels, mb in zip(levels, layout.mb_of, strict=True):
+        nonzero = (np.count_nonzero(plane_levels, axis=1) > 0).astype(np.float64)
+        coded |= macroblock_sums(nonzero, mb, layout.nmb) > 0
+    modes: I64 = np.where(coded, ref_index + 1, 0)
+    return modes, levels
+
+
+def decide_rd(
+    layout: Layout,
+    cur: Planes,
+    prediction: list[I64],
+    ref0: Planes,
+    vectors: I64,
+    ref_index: I64,
+    levels: list[I64],
+    quant: Quantiser,
+) -> tuple[I64, list[I64]]:
+    """Modes and block zeroing by Lagrangian cost SSD + lambda * bits (lambda = RD_LAMBDA *
+    step^2; bits estimated from the levels and vectors): a block keeps its levels only when
+    they pay for themselves, a macroblock is skipped when copying the co-located pixels of the
+    most recent reference costs less than coding it."""
+    lam = RD_LAMBDA * quant.flat_y * quant.flat_y
+    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
+    inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
+    coded_cost = np.zeros(layout.nmb, dtype=np.float64)
+    skip_cost = np.zeros(layout.nmb, dtype=np.float64)
+    kept = []
+    for p in range(3):
+        n = layout.sizes[p]
+        source = to_blocks(cur[p].astype(np.int64), n)
+        predicted = to_blocks(prediction[p], n)
+        decoded = np.clip(predicted + dequantise(levels[p], steps[p], inverses[p]), 0, 255)
+        ssd_coded = ((source - decoded) ** 2).sum(axis=1)
+        ssd_zero = ((source - predicted) ** 2).sum(axis=1)
+        magnitude = np.abs(levels[p])
+        bits = ((magnitude > 0) * (2 + 2 * np.log2(1 + magnitude))).sum(axis=1)
+        drop = ssd_zero <= ssd_coded + lam * bits
+        plane_levels = levels[p].copy()
+        plane_levels[drop] = 0
+        kept.append(plane_levels)
+        cost = np.where(drop, ssd_zero, ssd_coded + lam * bits)
+        coded_cost += macroblock_sums(cost, layout.mb_of[p], layout.nmb)
+        size = MACROBLOCK if p == 0 else MACROBLOCK // 2
+        still = (cur[p].astype(np.int64) - ref0[p]) ** 2
+        rows, cols = still.shape[0] // size, still.shape[1] // size
+        skip_cost += still.reshape(rows, size, cols, size).sum(axis=(1, 3)).ravel()
+    vector_bits = (2 + 2 * np.log2(1 + np.abs(vectors))).sum(axis=1)
+    coded_cost += lam * (1 + vector_bits)
+    skip = skip_cost + lam <= coded_cost
+    modes: I64 = np.where(skip, 0, ref_index + 1)
+    for plane_levels, mb in zip(kept, layout.mb_of, strict=True):
+        plane_levels[skip[mb]] = 0
+    return modes, kept
+
+
+decide_modes = decide_threshold
+
+
+def int_param(params: dict[str, object], key: str, default: int, low: int, high: int) -> int:
+    value = params.get(key, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"params[{key!r}] must be a number within {low}..{high}, got {value!r}")
+    return round(value)
+
+
+class Encoder:
+    """I/P-frame encoder; keeps the decoder's exact reconstruction as its references."""
+
+    def __init__(self, width: int, height: int, fps: float, params: dict[str, object]) -> None:
+        self.quality = max(1, int_param(params, "quality", 50, 0, 100))
+        self.layout = Layout(width, height, 2 if self.quality < DOWNSCALE_BELOW else 1)
+        self.refs: list[Planes] = []
+        self.models = entropy_models(SECTIONS)
+        self.quantisers: dict[tuple[int, bool], Quantiser] = {}
+        self.hint = np.zeros((self.layout.nmb, 2), dtype=np.int64)
+        self.frame_index = 0
+        self.reconstruction: Planes | None = None  # the last frame as the decoder outputs it
+
+    def encode(self, y: U8, u: U8, v: U8) -> bytes:
+        layout = self.layout
+        cur = layout.prepare((y, u, v), self.frame_index)
+        intra = is_intra(self.frame_index, self.refs)
+        quant = frame_quantiser(self.quantisers, self.quality, intra)
+        forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
+        steps = (quant.steps_y, quant.steps_c, quant.steps_c)
+        vectors = np.zeros((layout.nmb, 2), dtype=np.int64)
+        modes: I64 | None = None
+        if intra:
+            self.models = entropy_models(SECTIONS)
+            levels = [
+                quantise(
+                    to_blocks(cur[p] - np.int64(128), n), forwards[p], steps[p], INTRA_ROUNDING
+                )
+                for p, n in enumerate(layout.sizes)
+            ]
+        else:
+            luma_refs = [ref[0] for ref in self.refs]
+            vectors, ref_index, self.hint = estimate(cur[0], luma_refs, self.hint)
+            prediction = [
+                predict_plane(luma_refs, vectors, ref_index, MACROBLOCK, SUBPEL).astype(np.int64)
+            ]
+            for p in (1, 2):
+                own = [ref[p] for ref in self.refs]
+                found = predict_plane(own, vectors, ref_index, MACROBLOCK // 2, 2 * SUBPEL)
+                prediction.append(found.astype(np.int64))
+            levels = [
+                quantise(
+                    to_blocks(cur[p] - prediction[p], n), forwards[p], steps[p], INTER_ROUNDING
+                )
+                for p, n in enumerate(layout.sizes)
+            ]
+            modes, levels = decide_modes(
+                layout, cur, prediction, self.refs[0], vectors, ref_index, levels, quant
+            )
+            vectors[modes == 0] = 0
+        payload = entropy_encode(pack_sections(layout, modes, vectors, levels), self.models)
+        frame = reconstruct(layout, self.refs, quant, modes, vectors, levels)
+        self.refs = push_reference(self.refs, frame)
+        self.reconstruction = layout.output(frame)
+        self.frame_index += 1
+        return struct.pack("<BB", TAG_INTRA if intra else TAG_PREDICTED, self.quality) + payload
+
+    def flush(self) -> list[bytes]:
+        return []
+
+
+class Decoder:
+    """Decodes the packets of its Encoder; one frame per packet."""
+
+    def __init__(self, width: int, height: int, fps: float) -> None:
+        self.layouts = {scale: Layout(width, height, scale) for scale in (1, 2)}
+        self.refs: list[Planes] = []
+        self.models = entropy_models(SECTIONS)
+        self.quantisers: dict[tuple[int, bool], Quantiser] = {}
+        self.frame_index = 0
+
+    def decode(self, packet: bytes) -> list[Planes]:
+        if not packet:
+            return []
+        what = f"packet {self.frame_index}"
+        if len(packet) < 2 or packet[0] not in (TAG_INTRA, TAG_PREDICTED):
+            raise ValueError(f"{what}: bad header {packet[:2].hex()} (want tag 49 or 50)")
+        quality = packet[1]
+        if not 1 <= quality <= 100:
+            raise ValueError(f"{what}: quality {quality} is outside 1..100")
+        intra = packet[0] == TAG_INTRA
+        if not intra and not self.refs:
+            raise ValueError(f"{what}: P-frame before any I-frame")
+        layout = self.layouts[2 if quality < DOWNSCALE_BELOW else 1]
+        if intra:
+            self.models = entropy_models(SECTIONS)
+        sections = entropy_decode(packet[2:], self.models, what)
+        modes, vectors, levels = parse_sections(layout, sections, intra, len(self.refs), what)
+        quant = frame_quantiser(self.quantisers, quality, intra)
+        frame = reconstruct(layout, self.refs, quant, modes, vectors, levels)
+        self.refs = push_reference(self.refs, frame)
+        self.frame_index += 1
+        return [layout.output(frame)]
+
+    def flush(self) -> list[Planes]:
+        return []

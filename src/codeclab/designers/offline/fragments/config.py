@@ -1,0 +1,23 @@
+"""Knob constants the fragments read, with the values the renderer replaces per genome.
+
+The values here are the defaults the fragments run with in place (tests); a rendered module
+defines each of these names once, from its genome (`render.knob_constants`).
+"""
+
+GENOME: dict[str, object] = {}
+MACROBLOCK = 16
+LUMA_T = 8
+CHROMA_T = 8
+INTRA_ROUNDING = 0.5
+INTER_ROUNDING = 0.17
+CHROMA_QP_OFFSET = 0
+P_QP_OFFSET = 0
+INTRA_PERIOD = 30
+NUM_REFS = 1
+SEARCH_RANGE = 16
+SUBPEL = 1
+ZERO_BIAS = 100
+RD_LAMBDA = 0.0
+DEBLOCK = 0
+DOWNSCALE_BELOW = 0
+ZLIB_LEVEL = 9

@@ -1,0 +1,232 @@
+"""Frame geometry, reconstruction and packet sections of generated codecs.
+
+`reconstruct` is the decoder: the encoder calls it on its own decisions, so its reference
+frames are the decoder's output by construction.
+"""
+
+import numpy as np
+
+from codeclab.designers.offline.fragments.config import (
+    CHROMA_T,
+    INTRA_PERIOD,
+    LUMA_T,
+    MACROBLOCK,
+    NUM_REFS,
+    P_QP_OFFSET,
+    SEARCH_RANGE,
+    SUBPEL,
+)
+from codeclab.designers.offline.fragments.loopfilter import deblock, downscale2, upscale2
+from codeclab.designers.offline.fragments.motion import predict_plane
+from codeclab.designers.offline.fragments.transform import (
+    INVERSE_C,
+    INVERSE_Y,
+    Quantiser,
+    dequantise,
+    from_blocks,
+    parse_run_length,
+    parse_small_ints,
+    run_length,
+    small_ints,
+    to_blocks,
+)
+from codeclab.designers.offline.fragments.types import I64, Bools, Planes
+
+TAG_INTRA = 0x49
+TAG_PREDICTED = 0x50
+SECTIONS = 9  # modes, vector codes, vector escapes, then runs/codes/escapes of luma and chroma
+MAX_VECTOR = (SEARCH_RANGE + 1) * SUBPEL
+
+
+class Layout:
+    """Plane shapes (output and coded), macroblock grid and transform-block grids.
+
+    `scale` 2 codes every plane at half size (rounded up); the decoder upsamples its output.
+    """
+
+    def __init__(self, width: int, height: int, scale: int) -> None:
+        if width <= 0 or height <= 0:
+            raise ValueError(f"frame size must be positive, got {width}x{height}")
+        cw, ch = (width + 1) // 2, (height + 1) // 2
+        self.scale = scale
+        self.out_shapes = ((height, width), (ch, cw), (ch, cw))
+        self.shapes = tuple((-(-h // scale), -(-w // scale)) for h, w in self.out_shapes)
+        self.mby = -(-self.shapes[0][0] // MACROBLOCK)
+        self.mbx = -(-self.shapes[0][1] // MACROBLOCK)
+        self.nmb = self.mby * self.mbx
+        half = MACROBLOCK // 2
+        luma = (MACROBLOCK * self.mby, MACROBLOCK * self.mbx)
+        self.padded = (luma, (half * self.mby, half * self.mbx), (half * self.mby, half * self.mbx))
+        self.sizes = (LUMA_T, CHROMA_T, CHROMA_T)
+        self.grids = tuple(
+            (h // n, w // n) for (h, w), n in zip(self.padded, self.sizes, strict=True)
+        )
+        self.mb_of = tuple(
+            self.block_macroblocks(grid, n, size)
+            for grid, n, size in zip(self.grids, self.sizes, (MACROBLOCK, half, half), strict=True)
+        )
+        self.nblocks = tuple(rows * cols for rows, cols in self.grids)
+
+    def block_macroblocks(self, grid: tuple[int, int], n: int, size: int) -> I64:
+        """Macroblock index of every n x n transform block (raster order) of a plane."""
+        rows = np.arange(grid[0], dtype=np.int64) * n // size
+        cols = np.arange(grid[1], dtype=np.int64) * n // size
+        index: I64 = (rows[:, None] * self.mbx + cols[None, :]).ravel()
+        return index
+
+    def prepare(self, planes: Planes, frame: int) -> Planes:
+        """Check the source planes, resample them if coding at half size, pad to the grid."""
+        out = []
+        for name, plane, shape, coded, (ph, pw) in zip(
+            "yuv", planes, self.out_shapes, self.shapes, self.padded, strict=True
+        ):
+            if plane.shape != shape or plane.dtype != np.uint8:
+                raise ValueError(
+                    f"frame {frame}: plane {name} must be uint8 {shape}, "
+                    f"got {plane.dtype} {plane.shape}"
+                )
+            small = downscale2(plane) if self.scale == 2 else plane
+            out.append(np.pad(small, ((0, ph - coded[0]), (0, pw - coded[1])), "edge"))
+        return out[0], out[1], out[2]
+
+    def output(self, planes: Planes) -> Planes:
+        """The frame the decoder returns: cropped, upsampled back when coded at half size."""
+        out = []
+        for plane, coded, shape in zip(planes, self.shapes, self.out_shapes, strict=True):
+            cropped = plane[: coded[0], : coded[1]]
+            if self.scale == 2:
+                cropped = upscale2(cropped, shape[0], shape[1])
+            out.append(np.ascontiguousarray(cropped))
+        return out[0], out[1], out[2]
+
+
+def frame_quantiser(
+    cache: dict[tuple[int, bool], Quantiser], quality: int, intra: bool
+) -> Quantiser:
+    """The (cached) quantiser of a quality and frame type."""
+    found = cache.get((quality, intra))
+    if found is None:
+        found = Quantiser(quality, 0 if intra else P_QP_OFFSET)
+        cache[(quality, intra)] = found
+    return found
+
+
+def is_intra(frame_index: int, refs: list[Planes]) -> bool:
+    return not refs or frame_index % INTRA_PERIOD == 0
+
+
+def motion_keys(layout: Layout, modes: I64, vectors: I64) -> I64:
+    """One integer per macroblock telling apart different motion (reference and vector)."""
+    keys: I64 = (modes * 4096 + vectors[:, 0] + 2048) * 4096 + vectors[:, 1] + 2048
+    return keys
+
+
+def reconstruct(
+    layout: Layout,
+    refs: list[Planes],
+    quant: Quantiser,
+    modes: I64 | None,
+    vectors: I64,
+    levels: list[I64],
+) -> Planes:
+    """Decode one frame from its decisions: prediction (128 for I-frames; the macroblocks'
+    references moved by their vectors otherwise), plus dequantised residual, then the loop
+    filter. `modes` is None for an I-frame, else per macroblock 0 (skip) or 1 + reference."""
+    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
+    inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
+    flats = (quant.flat_y, quant.flat_c, quant.flat_c)
+    if modes is not None:
+        ref_index = np.maximum(modes - 1, 0)
+        keys = motion_keys(layout, modes, vectors)
+    planes = []
+    for p in range(3):
+        (h, w), n = layout.padded[p], layout.sizes[p]
+        if modes is None:
+            prediction = np.full((h, w), 128, dtype=np.int64)
+            coded: Bools = np.ones(layout.grids[p], dtype=np.bool_)
+            motion = np.zeros(layout.grids[p], dtype=np.int64)
+        else:
+            size, scale = (MACROBLOCK, SUBPEL) if p == 0 else (MACROBLOCK // 2, 2 * SUBPEL)
+            own = [ref[p] for ref in refs]
+            prediction = predict_plane(own, vectors, ref_index, size, scale).astype(np.int64)
+            coded = (np.count_nonzero(levels[p], axis=1) > 0).reshape(layout.grids[p])
+            motion = keys[layout.mb_of[p]].reshape(layout.grids[p])
+        blocks = to_blocks(prediction, n) + dequantise(levels[p], steps[p], inverses[p])
+        plane = np.clip(from_blocks(blocks, n, h, w), 0, 255)
+        plane = deblock(plane, n, coded, motion, flats[p])
+        planes.append(plane.astype(np.uint8))
+    return planes[0], planes[1], planes[2]
+
+
+def pack_sections(
+    layout: Layout, modes: I64 | None, vectors: I64, levels: list[I64]
+) -> list[bytes]:
+    """The packet's sections. I-frames: DC levels as differences along each plane's raster
+    order. P-frames: a mode byte per macroblock, vector differences of the non-skipped
+    macroblocks (raster order), and only their blocks' levels."""
+    parts: list[bytes] = []
+    if modes is None:
+        parts += [b"", b"", b""]
+        coded_levels = []
+        for plane_levels in levels:
+            differences = plane_levels.copy()
+            differences[:, 0] = np.diff(plane_levels[:, 0], prepend=0)
+            coded_levels.append(differences)
+    else:
+        moving = modes != 0
+        deltas = np.diff(vectors[moving], axis=0, prepend=np.zeros((1, 2), np.int64))
+        parts.append(modes.astype(np.uint8).tobytes())
+        parts += list(small_ints(deltas.ravel()))
+        coded_levels = [lv[moving[mb]] for lv, mb in zip(levels, layout.mb_of, strict=True)]
+    luma = run_length(coded_levels[0])
+    chroma = run_length(np.concatenate((coded_levels[1], coded_levels[2])))
+    return parts + list(luma) + list(chroma)
+
+
+def parse_sections(
+    layout: Layout, sections: list[bytes], intra: bool, nrefs: int, what: str
+) -> tuple[I64 | None, I64, list[I64]]:
+    """Inverse of `pack_sections`: (modes, vectors, levels per plane)."""
+    n = layout.nmb
+    vectors = np.zeros((n, 2), dtype=np.int64)
+    if intra:
+        modes = None
+        counts = layout.nblocks
+    else:
+        modes = np.frombuffer(sections[0], np.uint8).astype(np.int64)
+        if modes.size != n or int(modes.max(initial=0)) > nrefs:
+            raise ValueError(
+                f"{what}: {modes.size} modes for {n} macroblocks, or a mode "
+                f"naming a reference beyond the {nrefs} decoded"
+            )
+        moving = modes != 0
+        deltas = parse_small_ints(sections[1], sections[2], what)
+        if deltas.size != 2 * int(moving.sum()):
+            raise ValueError(
+                f"{what}: {deltas.size // 2} vectors for {int(moving.sum())} macroblocks"
+            )
+        vectors[moving] = np.cumsum(deltas.reshape(-1, 2), axis=0)
+        if int(np.abs(vectors).max(initial=0)) > MAX_VECTOR:
+            raise ValueError(f"{what}: a motion vector exceeds +-{MAX_VECTOR}")
+        counts = tuple(int(moving[mb].sum()) for mb in layout.mb_of)
+    runs, codes, escapes = sections[3:6]
+    luma = parse_run_length(runs, codes, escapes, counts[0], LUMA_T * LUMA_T, what)
+    runs, codes, escapes = sections[6:9]
+    chroma_count = counts[1] + counts[2]
+    chroma = parse_run_length(runs, codes, escapes, chroma_count, CHROMA_T * CHROMA_T, what)
+    parsed = [luma, chroma[: counts[1]], chroma[counts[1] :]]
+    if modes is None:
+        for plane_levels in parsed:
+            plane_levels[:, 0] = np.cumsum(plane_levels[:, 0])
+        return None, vectors, parsed
+    levels = []
+    for plane_levels, mb, total in zip(parsed, layout.mb_of, layout.nblocks, strict=True):
+        full = np.zeros((total, plane_levels.shape[1]), dtype=np.int64)
+        full[modes[mb] != 0] = plane_levels
+        levels.append(full)
+    return modes, vectors, levels
+
+
+def push_reference(refs: list[Planes], frame: Planes) -> list[Planes]:
+    """The references after decoding `frame`: most recent first, at most NUM_REFS."""
+    return [frame, *refs][:NUM_REFS]

@@ -1,0 +1,249 @@
+"""Motion search and motion-compensated prediction of generated codecs.
+
+Vectors are (dy, dx) per macroblock (raster order). The searches find integer-pel vectors on
+the luma plane; `refine_subpel` refines them to 1/SUBPEL pel. Prediction interpolates
+bilinearly in integers (luma in 1/SUBPEL, chroma in 1/(2*SUBPEL) of its own pixels), so the
+encoder's prediction is bit-identical to the decoder's.
+"""
+
+import itertools
+
+import numpy as np
+
+from codeclab.designers.offline.fragments.config import MACROBLOCK, SEARCH_RANGE, SUBPEL, ZERO_BIAS
+from codeclab.designers.offline.fragments.types import I32, I64, U8
+
+LARGE_DIAMOND = ((-2, 0), (2, 0), (0, -2), (0, 2), (-1, -1), (-1, 1), (1, -1), (1, 1))
+NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+
+
+def extend(plane: U8, margin: int) -> U8:
+    """`plane` with `margin` edge-replicated pixels on every side."""
+    return np.pad(plane, margin, "edge")
+
+
+def windows(extended: U8, margin: int, oy: I64, ox: I64, size: int) -> U8:
+    """(k, size, size) blocks of an `extend`ed plane whose top-left corners are (oy, ox) in the
+    coordinates of the plane before extension (each within `margin` of it)."""
+    view = np.lib.stride_tricks.sliding_window_view(extended, (size, size))
+    return view[oy + margin, ox + margin]
+
+
+def interpolate(
+    extended: U8, margin: int, oy: I64, ox: I64, vectors: I64, size: int, scale: int
+) -> I32:
+    """(k, size, size) predictions at block origins (oy, ox) moved by `vectors` in 1/scale pel.
+
+    Bilinear in integers: ((S-fy)(S-fx)a + (S-fy)fx b + fy(S-fx)c + fy fx d + S*S/2) // S*S.
+    `margin` must exceed every |vector| / scale by at least 1.
+    """
+    iy, ix = vectors[:, 0] // scale, vectors[:, 1] // scale
+    if scale == 1:
+        return windows(extended, margin, oy + iy, ox + ix, size).astype(np.int32)
+    fy = (vectors[:, 0] - iy * scale).astype(np.int32)[:, None, None]
+    fx = (vectors[:, 1] - ix * scale).astype(np.int32)[:, None, None]
+    w = windows(extended, margin, oy + iy, ox + ix, size + 1).astype(np.int32)
+    total = (scale - fy) * ((scale - fx) * w[:, :-1, :-1] + fx * w[:, :-1, 1:])
+    total += fy * ((scale - fx) * w[:, 1:, :-1] + fx * w[:, 1:, 1:])
+    total += scale * scale // 2
+    total //= scale * scale
+    return total
+
+
+def mb_blocks(plane: U8, size: int) -> I32:
+    """(k, size, size) raster-ordered blocks of a plane whose sides are multiples of size."""
+    h, w = plane.shape
+    blocks = plane.reshape(h // size, size, w // size, size).transpose(0, 2, 1, 3)
+    return blocks.reshape(-1, size, size).astype(np.int32)
+
+
+def block_sad(blocks: I32, candidates: I32 | U8) -> I64:
+    """Sum of absolute differences per block."""
+    diff = np.abs(blocks - candidates).reshape(len(blocks), -1)
+    sad: I64 = diff.sum(axis=1, dtype=np.int64)
+    return sad
+
+
+def grid_origins(plane: U8, size: int) -> tuple[I64, I64]:
+    """Top-left corners (oy, ox) of the raster-ordered size x size blocks of `plane`."""
+    rows, cols = plane.shape[0] // size, plane.shape[1] // size
+    oy = np.repeat(np.arange(rows, dtype=np.int64) * size, cols)
+    ox = np.tile(np.arange(cols, dtype=np.int64) * size, rows)
+    return oy, ox
+
+
+def shift_search(cur: I32, ref: U8, reach: int, size: int) -> tuple[I64, I64]:
+    """Exhaustive +-reach search of every size x size block, one whole-plane shift at a time;
+    ties go to the shortest vector."""
+    h, w = cur.shape
+    rows, cols = h // size, w // size
+    padded = extend(ref, reach).astype(np.int32)
+    best = np.full(rows * cols, np.iinfo(np.int64).max)
+    vectors = np.zeros((rows * cols, 2), dtype=np.int64)
+    offsets = sorted(
+        itertools.product(range(-reach, reach + 1), repeat=2),
+        key=lambda d: (abs(d[0]) + abs(d[1]), d),
+    )
+    for dy, dx in offsets:
+        shifted = padded[reach + dy : reach + dy + h, reach + dx : reach + dx + w]
+        diff = np.abs(cur - shifted).reshape(rows, size, cols, size)
+        sad = diff.sum(axis=(1, 3), dtype=np.int64).ravel()
+        better = sad < best
+        best[better] = sad[better]
+        vectors[better] = (dy, dx)
+    return vectors, best
+
+
+def search_full(cur: U8, ref: U8, hint: I64) -> tuple[I64, I64]:
+    """Exhaustive integer search of +-SEARCH_RANGE per macroblock."""
+    return shift_search(cur.astype(np.int32), ref, SEARCH_RANGE, MACROBLOCK)
+
+
+def refine(cur: U8, ref: U8, centres: I64, size: int, limit: int) -> tuple[I64, I64]:
+    """Best of the 3x3 integer vectors around each block's centre (within +-limit), its SAD."""
+    blocks = mb_blocks(cur, size)
+    oy, ox = grid_origins(cur, size)
+    extended = extend(ref, limit)
+    best = np.full(len(centres), np.iinfo(np.int64).max)
+    vectors = centres.copy()
+    for dy, dx in sorted(itertools.product((-1, 0, 1), repeat=2), key=lambda d: d != (0, 0)):
+        candidate = np.clip(centres + np.array((dy, dx)), -limit, limit)
+        sad = block_sad(
+            blocks, windows(extended, limit, oy + candidate[:, 0], ox + candidate[:, 1], size)
+        )
+        better = sad < best
+        best[better] = sad[better]
+        vectors[better] = candidate[better]
+    return vectors, best
+
+
+def decimate(plane: U8, factor: int) -> U8:
+    """Mean of factor x factor cells (rounded down)."""
+    h, w = plane.shape[0] // factor, plane.shape[1] // factor
+    sums = plane.reshape(h, factor, w, factor).sum(axis=(1, 3), dtype=np.int64)
+    means: U8 = (sums // (factor * factor)).astype(np.uint8)
+    return means
+
+
+def search_coarse_to_fine(cur: U8, ref: U8, hint: I64) -> tuple[I64, I64]:
+    """Exhaustive search on 4x-decimated planes, then +-1 refinements at 1/2 and full size."""
+    quarter = decimate(cur, 4).astype(np.int32)
+    coarse, _ = shift_search(quarter, decimate(ref, 4), -(-SEARCH_RANGE // 4), MACROBLOCK // 4)
+    half_limit = -(-SEARCH_RANGE // 2)
+    half, _ = refine(decimate(cur, 2), decimate(ref, 2), 2 * coarse, MACROBLOCK // 2, half_limit)
+    vectors, _ = refine(
+        cur, ref, np.clip(2 * half, -SEARCH_RANGE, SEARCH_RANGE), MACROBLOCK, SEARCH_RANGE
+    )
+    return refine(cur, ref, vectors, MACROBLOCK, SEARCH_RANGE)
+
+
+def search_diamond(cur: U8, ref: U8, hint: I64) -> tuple[I64, I64]:
+    """Large-diamond descent from the better of (0, 0) and `hint` (last frame's vector), then
+    descent over the 8 neighbours; all macroblocks at once, each pattern while any moves."""
+    size, limit = MACROBLOCK, SEARCH_RANGE
+    blocks = mb_blocks(cur, size)
+    oy, ox = grid_origins(cur, size)
+    extended = extend(ref, limit)
+
+    def sad_at(index: I64, vectors: I64) -> I64:
+        found = windows(extended, limit, oy[index] + vectors[:, 0], ox[index] + vectors[:, 1], size)
+        return block_sad(blocks[index], found)
+
+    everyone = np.arange(len(blocks))
+    centres = np.zeros((len(blocks), 2), dtype=np.int64)
+    best = sad_at(everyone, centres)
+    start = np.clip(hint, -limit, limit)
+    hinted = sad_at(everyone, start)
+    better = hinted < best
+    centres[better], best[better] = start[better], hinted[better]
+    for pattern in (LARGE_DIAMOND, NEIGHBOURS):
+        active = everyone
+        for _ in range(limit):
+            moved = np.zeros(len(blocks), dtype=np.bool_)
+            origin = centres[active].copy()
+            for dy, dx in pattern:
+                candidate = np.clip(origin + np.array((dy, dx)), -limit, limit)
+                sad = sad_at(active, candidate)
+                better = sad < best[active]
+                index = active[better]
+                best[index], centres[index] = sad[better], candidate[better]
+                moved[index] = True
+            active = np.flatnonzero(moved)
+            if not active.size:
+                break
+    return centres, best
+
+
+motion_search = search_coarse_to_fine
+
+
+def refine_subpel(
+    blocks: I32, extended: U8, margin: int, vectors: I64, sad: I64, oy: I64, ox: I64
+) -> tuple[I64, I64]:
+    """Integer `vectors` scaled to 1/SUBPEL pel, refined by +-1/2 then +-1/4 pel steps."""
+    limit = SEARCH_RANGE * SUBPEL
+    centres = vectors * SUBPEL
+    best = sad.copy()
+    step = SUBPEL // 2
+    while step >= 1:
+        origin = centres.copy()
+        for dy, dx in NEIGHBOURS:
+            candidate = np.clip(origin + np.array((dy * step, dx * step)), -limit, limit)
+            found = interpolate(extended, margin, oy, ox, candidate, MACROBLOCK, SUBPEL)
+            cost = block_sad(blocks, found)
+            better = cost < best
+            best[better], centres[better] = cost[better], candidate[better]
+        step //= 2
+    return centres, best
+
+
+def estimate(cur: U8, refs: list[U8], hint: I64) -> tuple[I64, I64, I64]:
+    """(vectors in 1/SUBPEL pel, reference index, integer vectors for the next hint) per
+    macroblock of luma `cur` against luma `refs` (most recent first).
+
+    A vector whose SAD is not ZERO_BIAS (per 256 pixels) better than (0, 0) on the most
+    recent reference becomes (0, 0) there: the encoder's bias towards skipped macroblocks.
+    """
+    blocks = mb_blocks(cur, MACROBLOCK)
+    oy, ox = grid_origins(cur, MACROBLOCK)
+    best_vectors = np.zeros((len(blocks), 2), dtype=np.int64)
+    best_ref = np.zeros(len(blocks), dtype=np.int64)
+    best_sad = np.full(len(blocks), np.iinfo(np.int64).max)
+    integer = np.zeros((len(blocks), 2), dtype=np.int64)
+    for index, ref in enumerate(refs):
+        found, sad = motion_search(cur, ref, hint)
+        vectors = found
+        if SUBPEL > 1:
+            margin = SEARCH_RANGE + 2
+            vectors, sad = refine_subpel(blocks, extend(ref, margin), margin, found, sad, oy, ox)
+        better = sad < best_sad
+        best_sad[better], best_vectors[better], best_ref[better] = (
+            sad[better],
+            vectors[better],
+            index,
+        )
+        integer[better] = found[better]
+    zero_sad = block_sad(blocks, windows(refs[0], 0, oy, ox, MACROBLOCK))
+    bias = ZERO_BIAS * MACROBLOCK * MACROBLOCK // 256
+    stay = zero_sad <= best_sad + bias
+    best_vectors[stay], best_ref[stay], integer[stay] = 0, 0, 0
+    return best_vectors, best_ref, integer
+
+
+def predict_plane(refs: list[U8], vectors: I64, ref_index: I64, size: int, scale: int) -> I32:
+    """Motion-compensated plane of size x size blocks (one per macroblock, raster order)."""
+    h, w = refs[0].shape
+    rows, cols = h // size, w // size
+    out = np.empty((rows * cols, size, size), dtype=np.int32)
+    oy, ox = grid_origins(refs[0], size)
+    for index, ref in enumerate(refs):
+        chosen = np.flatnonzero(ref_index == index)
+        if not chosen.size:
+            continue
+        margin = int(np.abs(vectors[chosen]).max(initial=0)) // scale + 2
+        found = interpolate(
+            extend(ref, margin), margin, oy[chosen], ox[chosen], vectors[chosen], size, scale
+        )
+        out[chosen] = found
+    plane: I32 = out.reshape(rows, cols, size, size).transpose(0, 2, 1, 3).reshape(h, w)
+    return plane

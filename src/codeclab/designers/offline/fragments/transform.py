@@ -1,0 +1,262 @@
+"""Transform, quantiser and coefficient symbols of generated codecs.
+
+Blocks are (n, t*t) float64 rows in raster order of their plane; coefficients are kept in
+zig-zag order. The inverse transform is exact integer arithmetic (integers carried in float64
+far below 2**53: 256 products of a 15-bit coefficient and two 13-bit basis values), so every
+machine reconstructs the same pixels whatever its BLAS does.
+"""
+
+import math
+
+import numpy as np
+
+from codeclab.designers.offline.fragments.config import CHROMA_QP_OFFSET, CHROMA_T, LUMA_T
+from codeclab.designers.offline.fragments.types import F64, I64
+
+IDCT_BITS = 13
+IDCT_SCALE = float(1 << (2 * IDCT_BITS))
+EOB = 255
+STEP_MULT = (16, 18, 20, 23, 25, 29)
+LOG_BASE = (10, 11, 13, 14, 16, 18)
+JPEG_LUMA = (
+    (16, 11, 10, 16, 24, 40, 51, 61),
+    (12, 12, 14, 19, 26, 58, 60, 55),
+    (14, 13, 16, 24, 40, 57, 69, 56),
+    (14, 17, 22, 29, 51, 87, 80, 62),
+    (18, 22, 37, 56, 68, 109, 103, 77),
+    (24, 35, 55, 64, 81, 104, 113, 92),
+    (49, 64, 78, 87, 103, 121, 120, 101),
+    (72, 92, 95, 98, 112, 100, 103, 99),
+)
+JPEG_CHROMA = (
+    (17, 18, 24, 47, 99, 99, 99, 99),
+    (18, 21, 26, 66, 99, 99, 99, 99),
+    (24, 26, 56, 99, 99, 99, 99, 99),
+    (47, 66, 99, 99, 99, 99, 99, 99),
+    (99, 99, 99, 99, 99, 99, 99, 99),
+    (99, 99, 99, 99, 99, 99, 99, 99),
+    (99, 99, 99, 99, 99, 99, 99, 99),
+    (99, 99, 99, 99, 99, 99, 99, 99),
+)
+
+
+# --- bases and kernels -------------------------------------------------------------------
+
+
+def basis_dct(n: int) -> F64:
+    """Orthonormal n-point DCT-II basis, one frequency per row."""
+    rows = [
+        [
+            math.sqrt((1 if k == 0 else 2) / n) * math.cos((2 * x + 1) * k * math.pi / (2 * n))
+            for x in range(n)
+        ]
+        for k in range(n)
+    ]
+    return np.array(rows, dtype=np.float64)
+
+
+def basis_wht(n: int) -> F64:
+    """Orthonormal n-point Walsh-Hadamard basis in sequency order (fewest sign changes first)."""
+    h = np.ones((1, 1), dtype=np.float64)
+    while h.shape[0] < n:
+        h = np.block([[h, h], [h, -h]])
+    changes = np.count_nonzero(np.diff(h, axis=1), axis=1)
+    ordered: F64 = h[np.argsort(changes, kind="stable")] / math.sqrt(n)
+    return ordered
+
+
+basis_1d = basis_dct
+
+
+def zigzag(n: int) -> I64:
+    """Raster index (row * n + col) of each zig-zag scan position of an n x n block."""
+    order = sorted(
+        ((r, c) for r in range(n) for c in range(n)),
+        key=lambda rc: (rc[0] + rc[1], rc[0] if (rc[0] + rc[1]) % 2 else rc[1]),
+    )
+    return np.array([r * n + c for r, c in order], dtype=np.int64)
+
+
+def kernels(n: int) -> tuple[F64, F64]:
+    """(forward float, exact-integer inverse) (n*n, n*n) kernels in zig-zag order.
+
+    ``coefs = blocks @ forward``; ``blocks * IDCT_SCALE ~= coefs @ inverse`` exactly in
+    integers, as the inverse holds products of a basis rounded to IDCT_BITS bits.
+    """
+    basis = basis_1d(n)
+    zz = zigzag(n)
+    forward = np.ascontiguousarray(np.kron(basis, basis).T[:, zz])
+    rounded = np.round(basis * (1 << IDCT_BITS))
+    inverse = np.ascontiguousarray(np.kron(rounded, rounded)[zz, :])
+    return forward, inverse
+
+
+FORWARD_Y, INVERSE_Y = kernels(LUMA_T)
+FORWARD_C, INVERSE_C = kernels(CHROMA_T)
+
+
+# --- quantiser ---------------------------------------------------------------------------
+
+
+def base_ijg(quality: int) -> int:
+    """Step scale (256 = JPEG table as is) of IJG quality scaling."""
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    return (scale * 256 + 50) // 100
+
+
+def base_log(quality: int) -> int:
+    """Step scale (256 = weight as is): a QP of 0..51 from quality, 6 QPs per octave."""
+    qp = ((100 - quality) * 51 + 50) // 100
+    return LOG_BASE[qp % 6] << (qp // 6)
+
+
+quality_base = base_log
+
+
+def offset_base(base: int, offset: int) -> int:
+    """`base` scaled by 2**(offset/6) in integers (offset in QP units, may be negative)."""
+    scaled = base * STEP_MULT[offset % 6]
+    shift = offset // 6
+    scaled = scaled << shift if shift >= 0 else scaled >> -shift
+    return max(1, (scaled + 8) // 16)
+
+
+def weights_flat(n: int, chroma: bool) -> I64:
+    """Step weights (16 = one step) of a flat matrix."""
+    return np.full((n, n), 16, dtype=np.int64)
+
+
+def weights_slope(n: int, chroma: bool) -> I64:
+    """Weights rising mildly with frequency: 16 at DC to about 45 at the highest."""
+    r = np.arange(n, dtype=np.int64)
+    return 16 + (2 * (r[:, None] + r[None, :]) * 8) // n
+
+
+def weights_jpeg(n: int, chroma: bool) -> I64:
+    """The JPEG Annex K tables, sampled at the same frequencies for 4x4 and 16x16 blocks."""
+    table = np.array(JPEG_CHROMA if chroma else JPEG_LUMA, dtype=np.int64)
+    index = (np.arange(n) * 8) // n
+    return table[index[:, None], index[None, :]]
+
+
+quant_weights = weights_flat
+
+
+def quant_steps(n: int, chroma: bool, base: int) -> I64:
+    """Integer steps (>= 1) of an n x n block in zig-zag order at step scale `base`."""
+    steps = (quant_weights(n, chroma) * base + 128) // 256
+    flat: I64 = np.maximum(steps, 1).ravel()[zigzag(n)]
+    return flat
+
+
+class Quantiser:
+    """Steps of one quality and frame type; `flat_y`/`flat_c` are the steps of weight 16."""
+
+    def __init__(self, quality: int, offset: int) -> None:
+        base = offset_base(quality_base(quality), offset)
+        chroma = offset_base(quality_base(quality), offset + CHROMA_QP_OFFSET)
+        self.steps_y = quant_steps(LUMA_T, False, base)
+        self.steps_c = quant_steps(CHROMA_T, True, chroma)
+        self.flat_y = max(1, (16 * base + 128) // 256)
+        self.flat_c = max(1, (16 * chroma + 128) // 256)
+
+
+def quantise(blocks: F64, forward: F64, steps: I64, rounding: float) -> I64:
+    """Zig-zag levels of raster (n, t*t) blocks: sign * floor(|coef| / step + rounding)."""
+    scaled: F64 = blocks @ forward
+    scaled /= steps
+    scaled += np.copysign(rounding, scaled)
+    levels = np.clip(np.trunc(scaled), -32767, 32767).astype(np.int64)
+    levels[:, EOB:] = 0  # EOB is the largest run symbol: a 16x16 block codes 255 coefficients
+    return levels
+
+
+def dequantise(levels: I64, steps: I64, inverse: F64) -> F64:
+    """Exact integer residual (n, t*t) of zig-zag `levels`; blocks with no level are zero."""
+    residual = np.zeros(levels.shape, dtype=np.float64)
+    rows = np.flatnonzero(np.count_nonzero(levels, axis=1))
+    if rows.size:
+        coefs = levels[rows].astype(np.float64)
+        coefs *= steps
+        np.clip(coefs, -32768, 32767, out=coefs)
+        pixels: F64 = coefs @ inverse
+        pixels += 0.5 * IDCT_SCALE
+        pixels *= 1 / IDCT_SCALE
+        residual[rows] = np.floor(pixels)
+    return residual
+
+
+# --- blocks ------------------------------------------------------------------------------
+
+
+def to_blocks(plane: I64, n: int) -> F64:
+    """Raster-ordered (count, n*n) blocks of a plane whose sides are multiples of n."""
+    h, w = plane.shape
+    blocks = plane.reshape(h // n, n, w // n, n).transpose(0, 2, 1, 3)
+    return blocks.reshape(-1, n * n).astype(np.float64)
+
+
+def from_blocks(blocks: F64, n: int, h: int, w: int) -> I64:
+    """Inverse of `to_blocks`: an (h, w) int64 plane."""
+    plane = blocks.reshape(h // n, w // n, n, n).transpose(0, 2, 1, 3).reshape(h, w)
+    return plane.astype(np.int64)
+
+
+# --- symbols -----------------------------------------------------------------------------
+
+
+def small_ints(values: I64) -> tuple[bytes, bytes]:
+    """(int8 codes, -128 = escape; int16 little-endian escapes) of `values`."""
+    small = (values > -128) & (values < 128)
+    codes = np.where(small, values, -128).astype(np.int8).tobytes()
+    return codes, values[~small].astype("<i2").tobytes()
+
+
+def parse_small_ints(codes: bytes, escapes: bytes, what: str) -> I64:
+    """Inverse of `small_ints`."""
+    values = np.frombuffer(codes, np.int8).astype(np.int64)
+    escaped = values == -128
+    if 2 * int(escaped.sum()) != len(escapes):
+        raise ValueError(f"{what}: {int(escaped.sum())} escapes but {len(escapes)} escape bytes")
+    values[escaped] = np.frombuffer(escapes, "<i2")
+    return values
+
+
+def run_length(levels: I64) -> tuple[bytes, bytes, bytes]:
+    """(runs, codes, escapes) of zig-zag `levels` (n, t*t): per block, the zero run before each
+    nonzero level then EOB (uint8), and the levels as `small_ints`."""
+    count = np.count_nonzero(levels, axis=1)
+    block, pos = np.nonzero(levels)
+    values = levels[block, pos]
+    first = np.concatenate(([0], np.cumsum(count)[:-1])).astype(np.int64)
+    previous = np.empty_like(pos)
+    previous[1:] = pos[:-1]
+    index = np.arange(pos.size)
+    previous[index == first[block]] = -1
+    runs = np.full(pos.size + count.size, EOB, dtype=np.uint8)
+    runs[block + index] = pos - previous - 1  # block b's symbols start after b EOBs
+    codes, escapes = small_ints(values)
+    return runs.tobytes(), codes, escapes
+
+
+def parse_run_length(
+    runs: bytes, codes: bytes, escapes: bytes, nblocks: int, ncoef: int, what: str
+) -> I64:
+    """Inverse of `run_length`: the (nblocks, ncoef) zig-zag levels."""
+    symbols = np.frombuffer(runs, np.uint8)
+    eob = symbols == EOB
+    if int(eob.sum()) != nblocks or (nblocks and not eob[-1]):
+        raise ValueError(f"{what}: expected {nblocks} end-of-block symbols, got {int(eob.sum())}")
+    values = parse_small_ints(codes, escapes, what)
+    if values.size != symbols.size - nblocks:
+        raise ValueError(f"{what}: {values.size} levels for {symbols.size - nblocks} runs")
+    steps = np.where(eob, 0, symbols.astype(np.int64) + 1)
+    total = np.cumsum(steps)
+    block = np.cumsum(eob) - eob
+    base = np.concatenate(([0], total[eob][:-1]))
+    pos = (total - base[block] - 1)[~eob]
+    if pos.size and int(pos.max()) >= min(ncoef, EOB):
+        raise ValueError(f"{what}: a run goes past the last coefficient")
+    levels = np.zeros((nblocks, ncoef), dtype=np.int64)
+    levels[block[~eob], pos] = values
+    return levels

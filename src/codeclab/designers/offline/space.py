@@ -1,0 +1,280 @@
+"""The codec design space: a genome of coding-tool knobs, each with its domain.
+
+A `Genome` is one point of the space; `codeclab.designers.offline.render` turns it into a
+standalone codec module. Every knob's domain is an ordered tuple, so "a neighbour" of a value
+is the value beside it (a larger block, the next search pattern, one more dB of offset).
+
+Genomes are kept canonical (`Genome.canonical`): knobs that cannot change the codec (motion
+knobs of an all-intra codec, the zlib level of an lzma codec, a transform larger than the
+macroblock) are set to one fixed value, so two genomes that render the same codec have the
+same `key`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+Knob = int | float | str
+
+
+@dataclass(frozen=True)
+class KnobSpec:
+    """One knob: its domain (ordered: neighbours are adjacent values) and what it does."""
+
+    name: str
+    domain: tuple[Knob, ...]
+    doc: str
+
+
+KNOBS: tuple[KnobSpec, ...] = (
+    KnobSpec("macroblock", (8, 16), "luma size of a motion-compensated block (chroma: half)"),
+    KnobSpec("transform_size", (4, 8, 16), "residual transform size (luma; at most macroblock)"),
+    KnobSpec("transform", ("dct", "wht"), "integer-exact DCT-II or Walsh-Hadamard basis"),
+    KnobSpec("quant_curve", ("ijg", "log"), "quality -> step: IJG scaling or 6 steps per octave"),
+    KnobSpec("quant_matrix", ("flat", "slope", "jpeg"), "per-frequency step weights"),
+    KnobSpec("intra_rounding", (0.5, 0.42, 0.33), "dead-zone rounding offset of I-frames"),
+    KnobSpec("inter_rounding", (0.17, 0.25, 0.33, 0.5), "dead-zone rounding offset of P-frames"),
+    KnobSpec("chroma_qp_offset", (-2, 0, 2, 4, 6), "chroma step offset (6 = twice the step)"),
+    KnobSpec("p_qp_offset", (0, 1, 2, 3), "P-frame step offset against I-frames"),
+    KnobSpec("intra_period", (1, 10, 30, 60, 250), "frames between I-frames (1 = all intra)"),
+    KnobSpec("num_refs", (1, 2), "reference frames a macroblock may predict from"),
+    KnobSpec("search", ("diamond", "coarse_to_fine", "full"), "integer motion search pattern"),
+    KnobSpec("search_range", (4, 8, 16, 32), "motion search range in luma pixels (+-)"),
+    KnobSpec("subpel", ("none", "half", "quarter"), "sub-pixel motion (bilinear)"),
+    KnobSpec("zero_bias", (0, 50, 100, 200, 400), "SAD (per 256 pixels) favouring (0, 0)/skip"),
+    KnobSpec("rd_lambda", (0.0, 0.06, 0.12, 0.25), "lambda/step^2 of RD decisions (0 = off)"),
+    KnobSpec("deblock", (0, 1, 2, 3), "in-loop deblocking strength (0 = off)"),
+    KnobSpec(
+        "downscale_below", (0, 20, 35, 50), "code at half size below this quality (0 = never)"
+    ),
+    KnobSpec("entropy", ("zlib", "lzma", "range"), "back end: zlib, lzma or adaptive range coder"),
+    KnobSpec("zlib_level", (1, 6, 9), "zlib compression level"),
+)
+"""Every knob of the space, in genome field order."""
+
+SPECS: Mapping[str, KnobSpec] = {spec.name: spec for spec in KNOBS}
+
+FULL_SEARCH_MAX_RANGE = 16
+"""A full search beyond +-16 costs over a second per CIF frame: canonical genomes cap it."""
+
+
+@dataclass(frozen=True)
+class Genome:
+    """One codec design: a value from each knob's domain (see `KNOBS`)."""
+
+    macroblock: int = 16
+    transform_size: int = 8
+    transform: str = "dct"
+    quant_curve: str = "log"
+    quant_matrix: str = "flat"
+    intra_rounding: float = 0.5
+    inter_rounding: float = 0.17
+    chroma_qp_offset: int = 0
+    p_qp_offset: int = 0
+    intra_period: int = 30
+    num_refs: int = 1
+    search: str = "coarse_to_fine"
+    search_range: int = 16
+    subpel: str = "none"
+    zero_bias: int = 100
+    rd_lambda: float = 0.0
+    deblock: int = 0
+    downscale_below: int = 0
+    entropy: str = "zlib"
+    zlib_level: int = 9
+
+    def __post_init__(self) -> None:
+        for spec in KNOBS:
+            value = getattr(self, spec.name)
+            if value not in spec.domain or type(value) is not type(spec.domain[0]):
+                raise ValueError(
+                    f"genome knob {spec.name}={value!r} is outside its domain {spec.domain}"
+                )
+
+    # --- identity ---------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Knob]:
+        return dict(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Genome:
+        """The genome of `data` (missing knobs take their defaults); raises ValueError."""
+        unknown = sorted(set(data) - set(SPECS))
+        if unknown:
+            raise ValueError(f"unknown genome knobs {unknown}; known: {sorted(SPECS)}")
+        values: dict[str, Any] = {}
+        for name, value in data.items():
+            domain_type = type(SPECS[name].domain[0])
+            if domain_type is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            values[name] = value
+        return cls(**values)
+
+    def key(self) -> str:
+        """Hex digest naming the codec this genome renders (equal for equal canonical forms)."""
+        text = json.dumps(self.canonical().to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @property
+    def intra_only(self) -> bool:
+        return self.intra_period == 1
+
+    def canonical(self) -> Genome:
+        """The same codec with every knob that cannot matter set to its default."""
+        base = Genome()
+        changes: dict[str, Any] = {"transform_size": min(self.transform_size, self.macroblock)}
+        if self.intra_only:
+            for name in (
+                "inter_rounding",
+                "p_qp_offset",
+                "num_refs",
+                "search",
+                "search_range",
+                "subpel",
+                "zero_bias",
+                "rd_lambda",
+            ):
+                changes[name] = getattr(base, name)
+        elif self.search == "full":
+            changes["search_range"] = min(self.search_range, FULL_SEARCH_MAX_RANGE)
+        if self.entropy != "zlib":
+            changes["zlib_level"] = base.zlib_level
+        return replace(self, **changes)
+
+    # --- variation --------------------------------------------------------------------------
+
+    def mutate(self, rng: random.Random, rate: float) -> Genome:
+        """Each knob moves with probability `rate` (to a neighbour 3 times in 4, else anywhere);
+        at least one knob changes the canonical codec."""
+        for _ in range(100):
+            values = self.to_dict()
+            for spec in KNOBS:
+                if rng.random() < rate:
+                    values[spec.name] = _move(spec, values[spec.name], rng)
+            child = Genome.from_dict(values)
+            if child.key() != self.key():
+                return child.canonical()
+        for spec in rng.sample(KNOBS, len(KNOBS)):  # a rate too low to move anything
+            current = getattr(self, spec.name)
+            for value in rng.sample(spec.domain, len(spec.domain)):
+                child = Genome.from_dict({**self.to_dict(), spec.name: value})
+                if value != current and child.key() != self.key():
+                    return child.canonical()
+        raise RuntimeError("no single-knob change alters this genome's codec")
+
+    def crossover(self, other: Genome, rng: random.Random) -> Genome:
+        """Uniform crossover: each knob from either parent with equal probability."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        values = {spec.name: (mine if rng.random() < 0.5 else theirs)[spec.name] for spec in KNOBS}
+        return Genome.from_dict(values).canonical()
+
+    @classmethod
+    def random(cls, rng: random.Random) -> Genome:
+        """A genome with every knob drawn uniformly from its domain."""
+        return cls.from_dict({spec.name: rng.choice(spec.domain) for spec in KNOBS}).canonical()
+
+    def cheaper(self) -> Genome:
+        """The same design with its costliest knobs (time and memory) turned down."""
+        changes: dict[str, Any] = {
+            "search": "diamond" if self.search == "full" else self.search,
+            "search_range": min(self.search_range, 16),
+            "num_refs": 1,
+            "subpel": "half" if self.subpel == "quarter" else self.subpel,
+            "entropy": "zlib" if self.entropy == "range" else self.entropy,
+        }
+        return replace(self, **changes).canonical()
+
+    # --- text -------------------------------------------------------------------------------
+
+    def describe(self) -> str:
+        """One readable line, e.g. "inter (I every 30), 16x16 MB, 8x8 DCT, flat log quant..."."""
+        g = self.canonical()
+        parts = [
+            "all-intra" if g.intra_only else f"inter (I every {g.intra_period})",
+            f"{g.macroblock}x{g.macroblock} MB",
+            f"{g.transform_size}x{g.transform_size} {g.transform.upper()}",
+            f"{g.quant_matrix} {g.quant_curve} quant",
+            f"dead zone {g.intra_rounding:g}" + ("" if g.intra_only else f"/{g.inter_rounding:g}"),
+        ]
+        if g.chroma_qp_offset:
+            parts.append(f"chroma QP {g.chroma_qp_offset:+d}")
+        if not g.intra_only:
+            if g.p_qp_offset:
+                parts.append(f"P QP {g.p_qp_offset:+d}")
+            subpel = {"none": "integer", "half": "half-pel", "quarter": "quarter-pel"}[g.subpel]
+            refs = f", {g.num_refs} refs" if g.num_refs > 1 else ""
+            parts.append(f"{g.search.replace('_', '-')} {subpel} ME +-{g.search_range}{refs}")
+            parts.append(f"skip bias {g.zero_bias}")
+            parts.append(f"RD lambda {g.rd_lambda:g}" if g.rd_lambda else "threshold skip")
+        parts.append(f"deblock {g.deblock}" if g.deblock else "no deblock")
+        if g.downscale_below:
+            parts.append(f"half size below q{g.downscale_below}")
+        entropy = {"zlib": f"zlib-{g.zlib_level}", "lzma": "lzma", "range": "range coder"}
+        parts.append(f"{entropy[g.entropy]} entropy")
+        return ", ".join(parts)
+
+
+def _move(spec: KnobSpec, value: Knob, rng: random.Random) -> Knob:
+    """A different value of `spec`: a neighbour of `value` 3 times in 4, else any other."""
+    domain = spec.domain
+    if rng.random() >= 0.75:
+        return rng.choice([v for v in domain if v != value])
+    index = domain.index(value)
+    neighbours = [domain[i] for i in (index - 1, index + 1) if 0 <= i < len(domain)]
+    return rng.choice(neighbours)
+
+
+def intra_dct_like() -> Genome:
+    """The space's equivalent of the intra_dct reference codec."""
+    return Genome(
+        macroblock=16,
+        transform_size=8,
+        transform="dct",
+        quant_curve="ijg",
+        quant_matrix="jpeg",
+        intra_rounding=0.5,
+        intra_period=1,
+        deblock=0,
+        downscale_below=0,
+        entropy="zlib",
+        zlib_level=9,
+    ).canonical()
+
+
+def inter_dct_like() -> Genome:
+    """The space's equivalent of the inter_dct reference codec."""
+    return replace(
+        intra_dct_like(),
+        intra_period=30,
+        inter_rounding=0.17,
+        search="coarse_to_fine",
+        search_range=16,
+        subpel="none",
+        zero_bias=100,
+        rd_lambda=0.0,
+        num_refs=1,
+    ).canonical()
+
+
+def default_genome() -> Genome:
+    """A strong starting design: the inter codec with the tools that usually pay off."""
+    return replace(
+        inter_dct_like(),
+        quant_curve="log",
+        quant_matrix="flat",
+        subpel="half",
+        deblock=1,
+        chroma_qp_offset=2,
+        p_qp_offset=1,
+        rd_lambda=0.12,
+        entropy="lzma",
+    ).canonical()
+
+
+def knob_names() -> tuple[str, ...]:
+    return tuple(f.name for f in fields(Genome))
