@@ -12,8 +12,8 @@ include its process start (about 20 ms here).  The lab is timed with `--threads`
 installed), and with the numpy fallback (`lab_numpy_fps`).
 
 The lab's figures are its warm steady state: the compiled kernels are loaded once per
-process, before the timed runs, and that one-off cost is reported apart, measured in fresh
-processes: `jit_first_call_s` with an empty numba cache (numba compiles and caches the
+process, before the timed runs (`lab_warmup_s`), and that one-off cost is also measured in
+fresh processes: `jit_first_call_s` with an empty numba cache (numba compiles and caches the
 kernels, as on a machine's very first run), `jit_cached_call_s` with that cache in place
 (every later process), each after `numba_import_s` of importing numba itself.  Medians of
 the runs are reported beside the bests (`median_fps`, `ratio_of_medians`) to show the
@@ -35,7 +35,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from codeclab.metrics._kernels import jit_kernels
 from codeclab.metrics.ffmpeg_reference import SsimPlanes, psnr_ssim_command, x264_round_trip
 from codeclab.metrics.quality import QualityReport, measure
 from codeclab.metrics.ssim import default_backend
@@ -110,7 +109,7 @@ def main() -> None:
         backend = default_backend()
         warmup = time.perf_counter() - start
         numba_cache = work / "numba-cache"
-        first_call = first_call_seconds(numba_cache) if jit_kernels() is not None else None
+        first_call = first_call_seconds(numba_cache) if backend == "numba" else None
         cached_call = first_call_seconds(numba_cache) if first_call is not None else None
         reports: list[QualityReport] = []
         times = wall_times(

@@ -157,3 +157,15 @@ def test_half_size_resampling_keeps_a_smooth_image_close() -> None:
     back = loopfilter.upscale2(small, 31, 47)
     assert back.shape == plane.shape
     assert np.abs(back.astype(np.int64) - plane).mean() < 1.5
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+def test_phase_planes_give_the_same_pixels_as_interpolation(scale: int) -> None:
+    plane = np.random.default_rng(scale).integers(0, 256, (32, 48), dtype=np.uint8)
+    extended = motion.extend(plane, 7)
+    oy, ox = motion.grid_origins(plane, 8)
+    vectors = np.random.default_rng(9).integers(-5 * scale, 5 * scale + 1, (len(oy), 2))
+    planes = motion.phase_planes(extended, scale)
+    found = motion.phase_windows(planes, 7, oy, ox, vectors, 8, scale)
+    expected = motion.interpolate(extended, 7, oy, ox, vectors, 8, scale)
+    np.testing.assert_array_equal(found, expected)

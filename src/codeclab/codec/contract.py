@@ -103,8 +103,13 @@ ALWAYS_ALLOWED_MODULES: frozenset[str] = frozenset(
 )
 """Top-level modules a codec may import (and their public submodules, see BANNED_ATTRIBUTES)."""
 
-OPTIONAL_MODULES: tuple[str, ...] = ("scipy", "numba")
-"""Allowed too, but only where they are installed: a codec must run wherever the lab runs."""
+OPTIONAL_MODULES: tuple[str, ...] = ("scipy",)
+"""Allowed too, but only where they are installed: a codec must run wherever the lab runs.
+
+numba is *not* on the list even though the lab itself may have it installed (for its own
+metrics): its public API reaches functions that compile and import by name (the
+reachability test in tests/codec/test_validate.py finds them), so allowing it would make
+the validator's promises empty. Codecs that want a JIT are a later, sandbox-only design."""
 
 
 @cache

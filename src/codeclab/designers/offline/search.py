@@ -182,7 +182,7 @@ def select_parent(archive: Archive, rng: random.Random, settings: SearchSettings
         return archive.evaluated[rng.choices(keys, weights)[0]]
     elite = pool[: settings.population]
     entrants = [rng.choice(elite) for _ in range(settings.tournament)]
-    return max(entrants, key=lambda e: (e.score, e.experiment_id))
+    return max(entrants, key=lambda e: e.score)  # ties: the first drawn
 
 
 def breed(

@@ -12,7 +12,9 @@ import zlib
 
 from codeclab.designers.offline.fragments.config import ZLIB_LEVEL
 
-LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9, "dict_size": 1 << 22}]
+LZMA_FILTERS = [
+    {"id": lzma.FILTER_LZMA2, "preset": 9, "dict_size": 1 << 22, "lc": 0, "lp": 0, "pb": 0}
+]  # no literal context: 5-8 % smaller than the defaults on symbol streams
 PROB_BITS = 11
 PROB_SHIFT = 5
 TOP = 1 << 24
