@@ -31,7 +31,11 @@ from codeclab.designers.offline.space import (
 GENOME_TAIL = "genome: "
 """The rationale's last line: ``genome: {json}`` (machine-readable, for `genome_from_design`)."""
 
-RESOURCE_ERROR = re.compile(r"time|memory|killed|signal|rlimit|too slow", re.IGNORECASE)
+RESOURCE_ERROR = re.compile(
+    r"wall[- ]clock|time ?limit|timed? ?out|cpu[- ]time|SIGXCPU|SIGKILL|memory|killed",
+    re.IGNORECASE,
+)
+"""Errors a cheaper genome may avoid (the sandbox's limit messages, MemoryError)."""
 
 
 def genome_from_design(source: str, rationale: str = "") -> Genome | None:

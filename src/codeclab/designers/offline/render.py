@@ -5,8 +5,8 @@ modules, so ruff, mypy and the tests check and run them as they are; rendering o
 their top-level definitions, verbatim, by name. The renderer starts from ``Encoder`` and
 ``Decoder``, follows the names each copied definition mentions, and binds every *switch*
 (a name with one implementation per knob value, e.g. ``entropy_encode``) to the implementation
-the genome picks, so a module holds only the code its genome reaches (the P-frame path stays
-in an all-intra codec: it is never run there). Knob values are baked in as constants and the
+the genome picks, so a module holds only the code its genome reaches (an all-intra codec has
+no motion search, prediction or mode decision at all). Knob values are baked in as constants and the
 whole genome as a ``GENOME = {...}`` literal, which `genome_from_source` reads back.
 
 The text depends only on the genome (and the fragments' source): same genome, same bytes.
@@ -64,6 +64,8 @@ def switch_choices(genome: Genome) -> dict[str, str]:
         "decide_modes": "decide_rd" if g.rd_lambda else "decide_threshold",
         "entropy_encode": f"encode_{g.entropy}",
         "entropy_decode": f"decode_{g.entropy}",
+        "inter_coding": "no_inter" if g.intra_only else "code_inter",
+        "predict_frame": "no_prediction" if g.intra_only else "motion_prediction",
     }
 
 

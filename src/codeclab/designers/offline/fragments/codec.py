@@ -10,7 +10,6 @@ from codeclab.designers.offline.fragments.config import (
     INTRA_ROUNDING,
     MACROBLOCK,
     RD_LAMBDA,
-    SUBPEL,
 )
 from codeclab.designers.offline.fragments.entropy import (
     entropy_decode,
@@ -26,10 +25,11 @@ from codeclab.designers.offline.fragments.frame import (
     is_intra,
     pack_sections,
     parse_sections,
+    predict_frame,
     push_reference,
     reconstruct,
 )
-from codeclab.designers.offline.fragments.motion import estimate, predict_plane
+from codeclab.designers.offline.fragments.motion import estimate
 from codeclab.designers.offline.fragments.transform import (
     FORWARD_C,
     FORWARD_Y,
@@ -120,6 +120,35 @@ def decide_rd(
 decide_modes = decide_threshold
 
 
+def code_inter(
+    layout: Layout, refs: list[Planes], cur: Planes, hint: I64, quant: Quantiser
+) -> tuple[I64, I64, list[I64], I64]:
+    """A P-frame's decisions: (modes, vectors, levels per plane, next search hint)."""
+    vectors, ref_index, hint = estimate(cur[0], [ref[0] for ref in refs], hint)
+    prediction = predict_frame(layout, refs, ref_index + 1, vectors)
+    forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
+    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
+    levels = [
+        quantise(to_blocks(cur[p] - prediction[p], n), forwards[p], steps[p], INTER_ROUNDING)
+        for p, n in enumerate(layout.sizes)
+    ]
+    modes, levels = decide_modes(
+        layout, cur, prediction, refs[0], vectors, ref_index, levels, quant
+    )
+    vectors[modes == 0] = 0
+    return modes, vectors, levels, hint
+
+
+def no_inter(
+    layout: Layout, refs: list[Planes], cur: Planes, hint: I64, quant: Quantiser
+) -> tuple[I64, I64, list[I64], I64]:
+    """An all-intra codec codes no P-frame."""
+    raise ValueError("an all-intra codec codes no P-frame")
+
+
+inter_coding = code_inter
+
+
 def int_param(params: dict[str, object], key: str, default: int, low: int, high: int) -> int:
     value = params.get(key, default)
     if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
@@ -158,25 +187,9 @@ class Encoder:
                 for p, n in enumerate(layout.sizes)
             ]
         else:
-            luma_refs = [ref[0] for ref in self.refs]
-            vectors, ref_index, self.hint = estimate(cur[0], luma_refs, self.hint)
-            prediction = [
-                predict_plane(luma_refs, vectors, ref_index, MACROBLOCK, SUBPEL).astype(np.int64)
-            ]
-            for p in (1, 2):
-                own = [ref[p] for ref in self.refs]
-                found = predict_plane(own, vectors, ref_index, MACROBLOCK // 2, 2 * SUBPEL)
-                prediction.append(found.astype(np.int64))
-            levels = [
-                quantise(
-                    to_blocks(cur[p] - prediction[p], n), forwards[p], steps[p], INTER_ROUNDING
-                )
-                for p, n in enumerate(layout.sizes)
-            ]
-            modes, levels = decide_modes(
-                layout, cur, prediction, self.refs[0], vectors, ref_index, levels, quant
+            modes, vectors, levels, self.hint = inter_coding(
+                layout, self.refs, cur, self.hint, quant
             )
-            vectors[modes == 0] = 0
         payload = entropy_encode(pack_sections(layout, modes, vectors, levels), self.models)
         frame = reconstruct(layout, self.refs, quant, modes, vectors, levels)
         self.refs = push_reference(self.refs, frame)

@@ -121,6 +121,25 @@ def motion_keys(layout: Layout, modes: I64, vectors: I64) -> I64:
     return keys
 
 
+def motion_prediction(layout: Layout, refs: list[Planes], modes: I64, vectors: I64) -> list[I64]:
+    """The three motion-compensated planes of a P-frame (`modes`: 0 skip, 1 + reference)."""
+    ref_index = np.maximum(modes - 1, 0)
+    planes = []
+    for p in range(3):
+        size, scale = (MACROBLOCK, SUBPEL) if p == 0 else (MACROBLOCK // 2, 2 * SUBPEL)
+        own = [ref[p] for ref in refs]
+        planes.append(predict_plane(own, vectors, ref_index, size, scale).astype(np.int64))
+    return planes
+
+
+def no_prediction(layout: Layout, refs: list[Planes], modes: I64, vectors: I64) -> list[I64]:
+    """An all-intra codec has no P-frames."""
+    raise ValueError("P-frame in the stream of an all-intra codec")
+
+
+predict_frame = motion_prediction
+
+
 def reconstruct(
     layout: Layout,
     refs: list[Planes],
@@ -136,7 +155,7 @@ def reconstruct(
     inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
     flats = (quant.flat_y, quant.flat_c, quant.flat_c)
     if modes is not None:
-        ref_index = np.maximum(modes - 1, 0)
+        predictions = predict_frame(layout, refs, modes, vectors)
         keys = motion_keys(layout, modes, vectors)
     planes = []
     for p in range(3):
@@ -146,9 +165,7 @@ def reconstruct(
             coded: Bools = np.ones(layout.grids[p], dtype=np.bool_)
             motion = np.zeros(layout.grids[p], dtype=np.int64)
         else:
-            size, scale = (MACROBLOCK, SUBPEL) if p == 0 else (MACROBLOCK // 2, 2 * SUBPEL)
-            own = [ref[p] for ref in refs]
-            prediction = predict_plane(own, vectors, ref_index, size, scale).astype(np.int64)
+            prediction = predictions[p]
             coded = (np.count_nonzero(levels[p], axis=1) > 0).reshape(layout.grids[p])
             motion = keys[layout.mb_of[p]].reshape(layout.grids[p])
         blocks = to_blocks(prediction, n) + dequantise(levels[p], steps[p], inverses[p])

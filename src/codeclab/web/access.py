@@ -1,0 +1,112 @@
+"""Who may read the dashboard and who may change things.
+
+Reading is public unless a read token is set; then every page and API route (not the static
+files, and not ``/objects``, whose links carry their own signature) needs that token or the
+admin token, as ``Authorization: Bearer <token>`` or in the ``codeclab_token`` cookie that
+``POST /login`` sets for a browser.
+
+Admin actions (deleting an experiment, publishing it again) need the admin token, and only in
+the ``Authorization: Bearer`` header: a cookie is never enough, so another site cannot make a
+logged-in browser delete anything.  Without an admin token configured, admin actions are
+refused (401) with a message saying how to enable them.
+
+Tokens come from ``CODECLAB_ADMIN_TOKEN`` and ``CODECLAB_READ_TOKEN`` (or the arguments of
+:func:`codeclab.web.app.create_app`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from dataclasses import dataclass
+
+from fastapi import HTTPException, Request
+
+TOKEN_COOKIE = "codeclab_token"
+ADMIN_TOKEN_ENV = "CODECLAB_ADMIN_TOKEN"
+READ_TOKEN_ENV = "CODECLAB_READ_TOKEN"
+_MIN_TOKEN_CHARS = 16
+
+
+class AccessError(ValueError):
+    """A configured token is unusable; the message names the variable."""
+
+
+def _check_token(value: str | None, where: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if len(value) < _MIN_TOKEN_CHARS or value.strip() != value:
+        raise AccessError(
+            f"{where} must be at least {_MIN_TOKEN_CHARS} characters without surrounding "
+            "spaces (make one with `python -c 'import secrets; print(secrets.token_urlsafe())'`)"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Access:
+    """The tokens the dashboard accepts; None means "not configured"."""
+
+    admin_token: str | None = None
+    read_token: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_token(self.admin_token, "the admin token")
+        _check_token(self.read_token, "the read token")
+
+    @classmethod
+    def from_env(cls) -> Access:
+        return cls(
+            admin_token=_check_token(os.environ.get(ADMIN_TOKEN_ENV), ADMIN_TOKEN_ENV),
+            read_token=_check_token(os.environ.get(READ_TOKEN_ENV), READ_TOKEN_ENV),
+        )
+
+    @property
+    def public_read(self) -> bool:
+        return self.read_token is None
+
+    def is_admin(self, presented: str | None) -> bool:
+        return _matches(presented, self.admin_token)
+
+    def may_read(self, presented: str | None) -> bool:
+        return (
+            self.public_read
+            or _matches(presented, self.read_token)
+            or _matches(presented, self.admin_token)
+        )
+
+
+def _matches(presented: str | None, expected: str | None) -> bool:
+    if presented is None or expected is None:
+        return False
+    return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, if any."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def reader_token(request: Request) -> str | None:
+    """The token a reader presents: the Bearer header, else the login cookie."""
+    return bearer_token(request) or request.cookies.get(TOKEN_COOKIE) or None
+
+
+def check_admin(access: Access, request: Request) -> None:
+    """Raise 401 unless the request carries the admin token as a Bearer header."""
+    if access.admin_token is None:
+        raise HTTPException(
+            status_code=401,
+            detail=f"admin actions are disabled: start the dashboard with {ADMIN_TOKEN_ENV} set",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not access.is_admin(bearer_token(request)):
+        raise HTTPException(
+            status_code=401,
+            detail="this action needs the admin token as 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )

@@ -1,0 +1,480 @@
+"""The JSON API under ``/api`` (documented at ``/docs``).
+
+Reading follows the dashboard's access rule (:mod:`codeclab.web.access`); deleting and
+publishing need the admin token.  Unknown ids answer 404, bad parameters 422, and frames or
+transcodes that cannot be made (an unpublished experiment, a clip missing on this machine)
+409 with the reason.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path as PathParam, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.concurrency import run_in_threadpool
+
+from codeclab.pipeline.experiment import RepublishError, republish
+from codeclab.report import monthly_cost
+from codeclab.storage.objects import DEFAULT_LINK_LIFETIME
+from codeclab.storage.publish import ARTIFACT_NAMES
+from codeclab.storage.records import ORDER_FIELDS, ExperimentRecord, ExperimentStatus
+from codeclab.web import queries, schemas, views
+from codeclab.web.access import check_admin
+from codeclab.web.frames import FramesUnavailable
+from codeclab.web.links import expiry, parse_lifetime
+from codeclab.web.state import Dashboard, get_dashboard
+from codeclab.web.stills import STILL_KINDS, StillKind
+from codeclab.web.transcode import (
+    TRANSCODE_FORMATS,
+    TranscodeError,
+    TranscodeFormat,
+    transcode_key,
+)
+
+MAX_PAGE = 500
+MAX_PROGRESS_POINTS = 1000
+DOWNLOAD_LIFETIME = timedelta(hours=1)
+_ORDER_PATTERN = "^-?(" + "|".join(ORDER_FIELDS) + ")$"
+
+DashboardDep = Annotated[Dashboard, Depends(get_dashboard)]
+ExperimentId = Annotated[str, PathParam(description="Experiment id", max_length=64)]
+
+
+def _experiment(dashboard: Dashboard, exp_id: str) -> ExperimentRecord:
+    return dashboard.lab.records.get_experiment(exp_id)  # RecordNotFound -> 404 (app handler)
+
+
+def _published(record: ExperimentRecord) -> None:
+    if not record.artifacts:
+        raise HTTPException(
+            409,
+            f"experiment {record.id} is not published (publish status "
+            f"{record.publish_status.value}); an admin can publish it",
+        )
+
+
+def _phases(record: ExperimentRecord) -> list[schemas.Phase]:
+    return [schemas.Phase(**phase.to_json()) for phase in record.phases]
+
+
+def detail(dashboard: Dashboard, record: ExperimentRecord) -> schemas.ExperimentDetail:
+    links = {
+        name: dashboard.links.for_api(key) for name, key in sorted(record.artifacts.items())
+    }
+    summary = schemas.ExperimentSummary.of(record)
+    return schemas.ExperimentDetail(
+        **summary.model_dump(),
+        rationale=record.rationale,
+        params=record.params,
+        isolation=record.isolation,
+        phases=_phases(record),
+        metrics=record.metrics,
+        comparison=record.comparison,
+        target=record.target,
+        publish_error=record.publish_error,
+        artifacts=dict(record.artifacts),
+        links=links,
+        links_expire_at=expiry(DEFAULT_LINK_LIFETIME) if links else None,
+        cost_usd=record.cost_usd,
+        tokens_in=record.tokens_in,
+        tokens_out=record.tokens_out,
+    )
+
+
+def thin_progress(points: list[queries.ProgressPoint], limit: int) -> schemas.Progress:
+    """Running bests over every point; at most `limit` points kept, evenly spread (the best of
+    each stretch by PSNR-Y, so improvements stay visible)."""
+    best_psnr: list[float | None] = []
+    best_mbps: list[float | None] = []
+    psnr_so_far: float | None = None
+    mbps_so_far: float | None = None
+    for point in points:
+        if point.achieved and point.psnr_y is not None:
+            psnr_so_far = point.psnr_y if psnr_so_far is None else max(psnr_so_far, point.psnr_y)
+        if point.achieved and point.mbps is not None:
+            mbps_so_far = point.mbps if mbps_so_far is None else min(mbps_so_far, point.mbps)
+        best_psnr.append(psnr_so_far)
+        best_mbps.append(mbps_so_far)
+    chosen = list(range(len(points)))
+    if len(points) > limit:
+        chosen = []
+        for bucket in range(limit):
+            lo = bucket * len(points) // limit
+            hi = (bucket + 1) * len(points) // limit
+            stretch = range(lo, hi)
+            chosen.append(max(stretch, key=lambda i: (points[i].psnr_y or -1.0, -i)))
+    return schemas.Progress(
+        total=len(points),
+        iteration=[points[i].iteration for i in chosen],
+        id=[points[i].id for i in chosen],
+        mbps=[points[i].mbps for i in chosen],
+        psnr_y=[points[i].psnr_y for i in chosen],
+        achieved=[points[i].achieved for i in chosen],
+        best_psnr_y=[best_psnr[i] for i in chosen],
+        best_mbps=[best_mbps[i] for i in chosen],
+    )
+
+
+def overview(dashboard: Dashboard) -> schemas.Overview:
+    records = dashboard.lab.records
+    counts = queries.counts(records)
+    stored, storing = records.storage_totals()
+    price = dashboard.lab.settings.price_per_gb_month
+    return schemas.Overview(
+        experiments=counts.experiments,
+        by_status=counts.by_status,
+        achieved=counts.achieved,
+        runs=queries.run_count(records),
+        bytes_stored=stored,
+        experiments_storing=storing,
+        price_per_gb_month=price,
+        monthly_cost_usd=monthly_cost(stored, price),
+    )
+
+
+def run_progress(dashboard: Dashboard, run_id: str) -> schemas.RunProgress:
+    records = dashboard.lab.records
+    run = records.get_run(run_id)
+    active = [
+        *records.list_experiments(run_id=run_id, status="running", limit=20),
+        *records.list_experiments(run_id=run_id, status="pending", limit=20),
+    ]
+    latest = records.list_experiments(run_id=run_id, limit=10)
+    return schemas.RunProgress(
+        run=schemas.Run.of(run),
+        active=[schemas.ExperimentSummary.of(r) for r in active],
+        latest=[schemas.ExperimentSummary.of(r) for r in latest],
+        poll_seconds=dashboard.poll_seconds,
+    )
+
+
+def still_urls(exp_id: str, index: int) -> dict[str, str]:
+    base = f"/api/experiments/{exp_id}/frames/{index}"
+    return {kind: f"{base}/{kind}.png" for kind in STILL_KINDS}
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix="/api")
+
+    @router.get("/overview", response_model=schemas.Overview, tags=["overview"])
+    def get_overview(dashboard: DashboardDep) -> schemas.Overview:
+        """Counts, storage used and its estimated monthly cost."""
+        return overview(dashboard)
+
+    @router.get("/progress", response_model=schemas.Progress, tags=["overview"])
+    def get_progress(
+        dashboard: DashboardDep,
+        limit: Annotated[int, Query(ge=10, le=5000)] = MAX_PROGRESS_POINTS,
+    ) -> schemas.Progress:
+        """The best rate and quality over iterations (completed experiments in order)."""
+        return thin_progress(dashboard.progress.get(), limit)
+
+    @router.get("/runs", response_model=schemas.RunList, tags=["runs"])
+    def list_runs(
+        dashboard: DashboardDep,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> schemas.RunList:
+        """Runs (campaigns), newest first, with their experiment counts."""
+        runs = dashboard.lab.records.list_runs(limit=limit, offset=offset)
+        return schemas.RunList(limit=limit, offset=offset, items=[schemas.Run.of(r) for r in runs])
+
+    @router.get("/runs/{run_id}", response_model=schemas.Run, tags=["runs"])
+    def get_run(dashboard: DashboardDep, run_id: str) -> schemas.Run:
+        return schemas.Run.of(dashboard.lab.records.get_run(run_id))
+
+    @router.get("/runs/{run_id}/progress", response_model=schemas.RunProgress, tags=["runs"])
+    def get_run_progress(dashboard: DashboardDep, run_id: str) -> schemas.RunProgress:
+        """A run's counts, its active experiments and its latest ones (polled by its page)."""
+        return run_progress(dashboard, run_id)
+
+    @router.get("/experiments", response_model=schemas.ExperimentList, tags=["experiments"])
+    def list_experiments(
+        dashboard: DashboardDep,
+        run: Annotated[str | None, Query(description="Only this run's experiments")] = None,
+        achieved: Annotated[bool | None, Query(description="Target achieved or not")] = None,
+        status: Annotated[ExperimentStatus | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        order: Annotated[
+            str, Query(pattern=_ORDER_PATTERN, description="A field; '-' for descending")
+        ] = "-created_at",
+    ) -> schemas.ExperimentList:
+        """Experiments matching every filter, one page at a time."""
+        records = dashboard.lab.records
+        if run is not None:
+            records.get_run(run)  # 404 for an unknown run
+        items = records.list_experiments(
+            run_id=run, achieved=achieved, status=status, limit=limit, offset=offset, order=order
+        )
+        total = records.count_experiments(run_id=run, achieved=achieved, status=status)
+        return schemas.ExperimentList(
+            total=total,
+            limit=limit,
+            offset=offset,
+            items=[schemas.ExperimentSummary.of(r) for r in items],
+        )
+
+    @router.get(
+        "/experiments/{exp_id}", response_model=schemas.ExperimentDetail, tags=["experiments"]
+    )
+    def get_experiment(dashboard: DashboardDep, exp_id: ExperimentId) -> schemas.ExperimentDetail:
+        """Every field of an experiment, with signed links to its published objects."""
+        return detail(dashboard, _experiment(dashboard, exp_id))
+
+    @router.get(
+        "/experiments/{exp_id}/status",
+        response_model=schemas.ExperimentState,
+        tags=["experiments"],
+    )
+    def get_status(dashboard: DashboardDep, exp_id: ExperimentId) -> schemas.ExperimentState:
+        """Status and phases only (polled by a running experiment's page)."""
+        record = _experiment(dashboard, exp_id)
+        return schemas.ExperimentState(
+            id=record.id,
+            status=record.status.value,
+            current_phase=record.current_phase,
+            updated_at=record.updated_at,
+            phases=_phases(record),
+        )
+
+    @router.get(
+        "/experiments/{exp_id}/frames", response_model=schemas.FrameMetrics, tags=["experiments"]
+    )
+    def get_frame_metrics(dashboard: DashboardDep, exp_id: ExperimentId) -> schemas.FrameMetrics:
+        """Per-frame PSNR-Y, SSIM-Y and VMAF of every quality point."""
+        record = _experiment(dashboard, exp_id)
+        frames = dashboard.lab.records.get_frames(exp_id)
+        return schemas.FrameMetrics(
+            experiment_id=exp_id,
+            operating_quality=views.operating_quality(record),
+            qualities=views.frame_series(frames),
+        )
+
+    @router.get("/experiments/{exp_id}/rd", response_model=schemas.RD, tags=["experiments"])
+    def get_rd(dashboard: DashboardDep, exp_id: ExperimentId) -> schemas.RD:
+        """The experiment's rate-quality points and the baselines' ladders on its clip."""
+        record = _experiment(dashboard, exp_id)
+        baselines = (
+            dashboard.lab.records.list_baselines(record.clip_sha256) if record.clip_sha256 else []
+        )
+        data = views.rd_chart_data(
+            {record.id: views.candidate_points(record)}, views.baseline_points(baselines)
+        )
+        return schemas.RD(
+            experiment_id=exp_id,
+            series={name: schemas.RDSeries(**series) for name, series in data.items()},
+        )
+
+    @router.get(
+        "/experiments/{exp_id}/lineage", response_model=schemas.Lineage, tags=["experiments"]
+    )
+    def get_lineage(dashboard: DashboardDep, exp_id: ExperimentId) -> schemas.Lineage:
+        """Parents, children, and the line of first parents (the decoder's version history)."""
+        records = dashboard.lab.records
+        record = _experiment(dashboard, exp_id)
+        found = queries.briefs(records, [record.id, *record.parent_ids])
+        line = queries.ancestors(records, found[record.id])
+        return schemas.Lineage(
+            experiment_id=exp_id,
+            ancestors=[schemas.Brief.of(b) for b in line],
+            parents=[schemas.Brief.of(found[p]) for p in record.parent_ids if p in found],
+            children=[schemas.Brief.of(b) for b in queries.children(records, exp_id)],
+        )
+
+    @router.post(
+        "/experiments/{exp_id}/links", response_model=schemas.Links, tags=["published objects"]
+    )
+    def regenerate_links(
+        dashboard: DashboardDep,
+        exp_id: ExperimentId,
+        expires: Annotated[
+            str, Query(description="Lifetime: seconds, or 30m, 12h, 7d (at most 7 days)")
+        ] = "7d",
+    ) -> schemas.Links:
+        """Fresh signed links to the reconstruction, source preview, decoder, stream and
+        package (and any transcodes made so far)."""
+        try:
+            lifetime = parse_lifetime(expires)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        record = _experiment(dashboard, exp_id)
+        _published(record)
+        keys = dict(record.artifacts)
+        for fmt in TRANSCODE_FORMATS:
+            key = transcode_key(record.id, fmt)
+            if dashboard.lab.store.exists(key):
+                keys[f"reconstruction_{fmt}"] = key
+        return schemas.Links(
+            experiment_id=exp_id,
+            expires_at=expiry(lifetime),
+            expires_in_seconds=int(lifetime.total_seconds()),
+            links={name: dashboard.links.for_api(key, lifetime) for name, key in keys.items()},
+        )
+
+    @router.get(
+        "/experiments/{exp_id}/artifacts/{name}",
+        status_code=307,
+        response_class=RedirectResponse,
+        tags=["published objects"],
+    )
+    def download_artifact(
+        request: Request,
+        dashboard: DashboardDep,
+        exp_id: ExperimentId,
+        name: Annotated[str, PathParam(pattern="^(" + "|".join(ARTIFACT_NAMES) + ")$")],
+    ) -> RedirectResponse:
+        """Redirect to a signed link (good for an hour) to one published object."""
+        record = _experiment(dashboard, exp_id)
+        _published(record)
+        key = record.artifacts.get(name)
+        if key is None:
+            raise HTTPException(404, f"experiment {exp_id} has no artifact {name!r}")
+        root = request.scope.get("root_path", "")
+        return RedirectResponse(
+            dashboard.links.for_page(key, DOWNLOAD_LIFETIME, root_path=root), status_code=307
+        )
+
+    @router.get(
+        "/experiments/{exp_id}/package",
+        status_code=307,
+        response_class=RedirectResponse,
+        tags=["published objects"],
+    )
+    def download_package(
+        request: Request, dashboard: DashboardDep, exp_id: ExperimentId
+    ) -> RedirectResponse:
+        """Redirect to a signed link to the decode package (decoder.py, stream.bin, ...)."""
+        return download_artifact(request, dashboard, exp_id, "package")
+
+    @router.post(
+        "/experiments/{exp_id}/transcode",
+        response_model=schemas.Transcode,
+        tags=["published objects"],
+    )
+    async def transcode(
+        dashboard: DashboardDep,
+        exp_id: ExperimentId,
+        format: Annotated[TranscodeFormat, Query(description="webm (VP9) or mp4 (H.264)")],
+    ) -> schemas.Transcode:
+        """The reconstruction re-encoded from its exact decoded frames; made once, then kept."""
+        record = _experiment(dashboard, exp_id)
+        _published(record)
+        try:
+            made = await run_in_threadpool(dashboard.transcoder.transcode, record, format)
+        except FramesUnavailable as exc:
+            raise HTTPException(409, str(exc)) from None
+        except TranscodeError as exc:
+            raise HTTPException(500, str(exc)) from None
+        return schemas.Transcode(
+            experiment_id=exp_id,
+            format=format,
+            key=made.key,
+            size=made.size,
+            content_type=made.content_type,
+            cached=made.cached,
+            url=dashboard.links.for_api(made.key),
+            expires_at=expiry(DEFAULT_LINK_LIFETIME),
+        )
+
+    @router.get(
+        "/experiments/{exp_id}/frames/{index}",
+        response_model=schemas.FrameStats,
+        tags=["frames"],
+    )
+    def get_frame(
+        dashboard: DashboardDep,
+        exp_id: ExperimentId,
+        index: Annotated[int, PathParam(ge=0)],
+    ) -> schemas.FrameStats:
+        """One frame's PSNR-Y and block errors, from the exact decoded frame (decoded from the
+        stored stream by the stored decoder, in the sandbox, on first use)."""
+        record = _experiment(dashboard, exp_id)
+        try:
+            stats = dashboard.stills.stats(record, index)
+        except FramesUnavailable as exc:
+            raise HTTPException(409, str(exc)) from None
+        except IndexError as exc:
+            raise HTTPException(404, str(exc)) from None
+        return schemas.FrameStats(
+            experiment_id=exp_id, images=still_urls(exp_id, index), **vars(stats)
+        )
+
+    @router.get(
+        "/experiments/{exp_id}/frames/{index}/{kind}.png",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}}},
+        tags=["frames"],
+    )
+    def get_still(
+        dashboard: DashboardDep,
+        exp_id: ExperimentId,
+        index: Annotated[int, PathParam(ge=0)],
+        kind: StillKind,
+    ) -> Response:
+        """A frame as PNG: the original, the reconstruction, their luma difference
+        (128 + 4 x (reconstructed - original)), or the per-8x8-block error heatmap."""
+        record = _experiment(dashboard, exp_id)
+        try:
+            data = dashboard.stills.png(record, index, kind)
+        except FramesUnavailable as exc:
+            raise HTTPException(409, str(exc)) from None
+        except IndexError as exc:
+            raise HTTPException(404, str(exc)) from None
+        return Response(
+            data, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"}
+        )
+
+    @router.delete("/experiments/{exp_id}", response_model=schemas.Deleted, tags=["admin"])
+    def delete_experiment(
+        request: Request, dashboard: DashboardDep, exp_id: ExperimentId
+    ) -> schemas.Deleted:
+        """Delete an experiment's record, its per-frame data and the objects only it uses
+        (the clip's source preview and the content-addressed codec source are shared, so
+        they stay).  Needs the admin token."""
+        check_admin(dashboard.access, request)
+        record = _experiment(dashboard, exp_id)
+        store = dashboard.lab.store
+        keys = [key for name, key in record.artifacts.items() if name != "source"]
+        keys += [obj.key for obj in store.list(f"experiments/{exp_id}/")]
+        for key in sorted(set(keys)):
+            store.delete(key)
+        dashboard.lab.records.delete_experiment(exp_id)
+        dashboard.forget_aggregates()
+        return schemas.Deleted(experiment_id=exp_id, deleted_objects=sorted(set(keys)))
+
+    @router.post("/experiments/{exp_id}/publish", response_model=schemas.Published, tags=["admin"])
+    async def publish(
+        request: Request, dashboard: DashboardDep, exp_id: ExperimentId
+    ) -> schemas.Published:
+        """Publish a completed experiment (again): the codec is run again in the sandboxes and
+        its stream must be byte-identical to the measured one.  Needs the admin token."""
+        check_admin(dashboard.access, request)
+        _experiment(dashboard, exp_id)
+
+        def work() -> schemas.Published:
+            scratch = dashboard.lab.settings.scratch_dir
+            scratch.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix="codeclab-pub-", dir=scratch) as tmp:
+                try:
+                    result = republish(dashboard.lab, exp_id, workdir=Path(tmp))
+                except RepublishError as exc:
+                    raise HTTPException(409, str(exc)) from None
+            return schemas.Published(
+                experiment_id=exp_id,
+                ok=result.ok,
+                error=result.error,
+                artifacts=result.artifacts,
+                bytes_stored=result.bytes_stored,
+            )
+
+        published = await run_in_threadpool(work)
+        dashboard.forget_aggregates()
+        return published
+
+    return router
+

@@ -1,0 +1,300 @@
+"""The JSON API's response shapes (they document themselves in ``/docs``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from codeclab.storage.records import ExperimentRecord, RunRecord
+from codeclab.web import queries, views
+
+
+class ExperimentSummary(BaseModel):
+    """An experiment's headline numbers, without its per-quality and per-frame data."""
+
+    id: str
+    run_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    status: str
+    current_phase: str | None
+    failed_phase: str | None
+    error: str | None
+    designer: str
+    title: str
+    parent_ids: list[str]
+    codec_sha256: str | None
+    clip_sha256: str | None
+    target_achieved: bool | None
+    tier: int | None
+    bitrate_bps: float | None
+    mbps: float | None
+    psnr_y: float | None
+    ssim_y: float | None
+    vmaf: float | None
+    saving_vs_x265_percent: float | None = Field(
+        description="Bits saved against x265 at equal PSNR-Y (negative: more bits needed)"
+    )
+    publish_status: str
+    bytes_stored: int
+    page: str
+    api: str
+
+    @classmethod
+    def of(cls, record: ExperimentRecord) -> ExperimentSummary:
+        saving = views.reference_saving(record)
+        return cls(
+            id=record.id,
+            run_id=record.run_id,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            status=record.status.value,
+            current_phase=record.current_phase,
+            failed_phase=record.failed_phase,
+            error=record.error,
+            designer=record.designer,
+            title=views.title(record),
+            parent_ids=list(record.parent_ids),
+            codec_sha256=record.codec_sha256,
+            clip_sha256=record.clip_sha256,
+            target_achieved=record.target_achieved,
+            tier=record.tier,
+            bitrate_bps=record.bitrate_bps,
+            mbps=views.mbps(record),
+            psnr_y=record.psnr_y,
+            ssim_y=record.ssim_y,
+            vmaf=record.vmaf,
+            saving_vs_x265_percent=None if saving is None else saving.percent,
+            publish_status=record.publish_status.value,
+            bytes_stored=record.bytes_stored,
+            page=f"/experiments/{record.id}",
+            api=f"/api/experiments/{record.id}",
+        )
+
+
+class ExperimentList(BaseModel):
+    total: int = Field(description="Experiments matching the filters (all pages)")
+    limit: int
+    offset: int
+    items: list[ExperimentSummary]
+
+
+class Phase(BaseModel):
+    phase: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    seconds: float | None
+    error: str | None
+
+
+class ExperimentDetail(ExperimentSummary):
+    """Every recorded field, and links to the published objects."""
+
+    rationale: str
+    params: dict[str, Any]
+    isolation: str | None
+    phases: list[Phase]
+    metrics: Any = Field(description="Per quality point: rate, quality summary, VMAF")
+    comparison: Any = Field(description="Operating point, target, comparisons with baselines")
+    target: Any
+    publish_error: str | None
+    artifacts: dict[str, str] = Field(description="Artifact name -> object key")
+    links: dict[str, str] = Field(description="Artifact name -> signed link")
+    links_expire_at: datetime | None
+    cost_usd: float
+    tokens_in: int
+    tokens_out: int
+
+
+class FrameMetrics(BaseModel):
+    """Per-frame PSNR-Y, SSIM-Y and VMAF of each quality point."""
+
+    experiment_id: str
+    operating_quality: int | None
+    qualities: dict[str, dict[str, list[float | None]]] = Field(
+        description="quality -> {frame, psnr_y, ssim_y, vmaf}: equal-length lists"
+    )
+
+
+class Links(BaseModel):
+    experiment_id: str
+    expires_at: datetime
+    expires_in_seconds: int
+    links: dict[str, str]
+
+
+class Transcode(BaseModel):
+    experiment_id: str
+    format: str
+    key: str
+    size: int
+    content_type: str
+    cached: bool = Field(description="True when it had been made before")
+    url: str
+    expires_at: datetime
+
+
+class FrameStats(BaseModel):
+    experiment_id: str
+    index: int
+    frame_count: int
+    width: int
+    height: int
+    psnr_y: float | None = Field(description="None: the frame is identical to the source")
+    mse_y: float
+    block_size: int
+    block_psnr_min: float
+    block_psnr_mean: float
+    worst_block_x: int
+    worst_block_y: int
+    scale_worst_db: float = Field(description="Heatmap: this PSNR and below is brightest")
+    scale_best_db: float = Field(description="Heatmap: this PSNR and above is darkest")
+    difference_gain: int
+    images: dict[str, str]
+
+
+class RDSeries(BaseModel):
+    kind: str
+    kbps: list[float]
+    psnr_y: list[float | None]
+    vmaf: list[float | None]
+    labels: list[str]
+
+
+class RD(BaseModel):
+    experiment_id: str
+    series: dict[str, RDSeries]
+
+
+class Brief(BaseModel):
+    id: str
+    created_at: datetime
+    status: str
+    codec_sha256: str | None
+    mbps: float | None
+    psnr_y: float | None
+    vmaf: float | None
+    target_achieved: bool | None
+    published: bool
+
+    @classmethod
+    def of(cls, brief: queries.Brief) -> Brief:
+        return cls(
+            id=brief.id,
+            created_at=brief.created_at,
+            status=brief.status,
+            codec_sha256=brief.codec_sha256,
+            mbps=brief.mbps,
+            psnr_y=brief.psnr_y,
+            vmaf=brief.vmaf,
+            target_achieved=brief.target_achieved,
+            published=brief.publish_status == "published",
+        )
+
+
+class Lineage(BaseModel):
+    experiment_id: str
+    ancestors: list[Brief] = Field(description="The line of first parents, oldest first")
+    parents: list[Brief]
+    children: list[Brief]
+
+
+class Run(BaseModel):
+    id: str
+    created_at: datetime
+    finished_at: datetime | None
+    status: str
+    designer: str
+    seed: int
+    notes: str | None
+    config: dict[str, Any]
+    experiments: int
+    completed: int
+    failed: int
+    achieved: int
+
+    @classmethod
+    def of(cls, run: RunRecord) -> Run:
+        return cls(
+            id=run.id,
+            created_at=run.created_at,
+            finished_at=run.finished_at,
+            status=run.status.value,
+            designer=run.designer,
+            seed=run.seed,
+            notes=run.notes,
+            config=run.config,
+            experiments=run.experiments,
+            completed=run.completed,
+            failed=run.failed,
+            achieved=run.achieved,
+        )
+
+
+class RunList(BaseModel):
+    limit: int
+    offset: int
+    items: list[Run]
+
+
+class RunProgress(BaseModel):
+    """What a live run page polls for."""
+
+    run: Run
+    active: list[ExperimentSummary] = Field(description="Pending and running experiments")
+    latest: list[ExperimentSummary]
+    poll_seconds: float
+
+
+class ExperimentState(BaseModel):
+    """What a live experiment page polls for."""
+
+    id: str
+    status: str
+    current_phase: str | None
+    updated_at: datetime
+    phases: list[Phase]
+
+
+class Overview(BaseModel):
+    experiments: int
+    by_status: dict[str, int]
+    achieved: int
+    runs: int
+    bytes_stored: int
+    experiments_storing: int
+    price_per_gb_month: float
+    monthly_cost_usd: float
+
+
+class Progress(BaseModel):
+    """Completed experiments in order, at most `limit` points (evenly thinned)."""
+
+    total: int
+    iteration: list[int]
+    id: list[str]
+    mbps: list[float | None]
+    psnr_y: list[float | None]
+    achieved: list[bool]
+    best_psnr_y: list[float | None] = Field(
+        description="Best PSNR-Y so far among experiments that achieved their target"
+    )
+    best_mbps: list[float | None] = Field(
+        description="Lowest rate so far among experiments that achieved their target"
+    )
+
+
+class Deleted(BaseModel):
+    experiment_id: str
+    deleted_objects: list[str]
+
+
+class Published(BaseModel):
+    experiment_id: str
+    ok: bool
+    error: str | None
+    artifacts: dict[str, str]
+    bytes_stored: int
