@@ -13,10 +13,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-## run: evaluate the reference codec on the built-in clip (the lab's main job)
-run: $(VENV)/.installed
+## run: a short offline campaign on the built-in clip (the lab's main job)
+run: $(VENV)/.installed system-deps
 	$(BIN)/codeclab doctor
-	$(BIN)/codeclab eval builtin:inter_dct --clip builtin:lab-cif --json .codeclab-run.json
+	$(BIN)/codeclab run
 
 ## test: lint, type-check and run the whole test suite
 test: $(VENV)/.installed system-deps
@@ -30,7 +30,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-## system-deps: Debian packages the tests use (bubblewrap for the strongest sandbox)
+## system-deps: Debian packages (bubblewrap, libseccomp for the sandbox; PostgreSQL, Chromium for tests)
 system-deps:
 	@bash scripts/system-deps.sh
 

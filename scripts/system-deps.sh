@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test-suite uses, when we can (root + apt).
-# Nothing here is required to *run* codeclab: without bubblewrap the sandbox
-# falls back to a weaker, recorded isolation level; PostgreSQL is only for the
-# records test-suite's second backend (SQLite is the default).
+# bubblewrap and libseccomp give the sandbox its strongest level (without them it
+# falls back to Landlock + seccomp where the kernel has them, and refuses to run
+# codec code with no file isolation at all); PostgreSQL is only for the
+# records test-suite's second backend (SQLite is the default); Chromium is for the
+# dashboard's browser tests (driven by Playwright, which never downloads a browser).
 set -euo pipefail
 need=()
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+compgen -G "/usr/lib/*/libseccomp.so.2" >/dev/null || need+=(libseccomp2)
 if [ ${#need[@]} -eq 0 ]; then
     exit 0
 fi

@@ -25,6 +25,7 @@ from codeclab.codecs import REFERENCE_CODECS, reference_codec_source
 from codeclab.config import PUBLISH_POLICIES, ConfigError, Settings, load_settings
 from codeclab.designers.base import Design
 from codeclab.lab import Lab
+from codeclab.maintenance import gc_command
 from codeclab.metrics.bjontegaard import bd_rate
 from codeclab.metrics.vmaf import vmaf_available
 from codeclab.pipeline.analysis import Target, candidate_curve
@@ -35,6 +36,7 @@ from codeclab.pipeline.experiment import (
     republish,
     run_experiment,
 )
+from codeclab.pipeline.run_command import run_command
 from codeclab.plots import plot_rd
 from codeclab.report import (
     human_bytes,
@@ -51,6 +53,7 @@ from codeclab.storage.package import verify_package
 from codeclab.storage.publish import ARTIFACT_NAMES
 from codeclab.storage.records import ExperimentRecord, RecordNotFound
 from codeclab.video.clips import PreparedClip, list_builtin_clips, prepare_clip
+from codeclab.web.command import serve_command
 
 app = typer.Typer(
     help="codeclab: an autonomous lab that designs video codecs and tests them honestly.",
@@ -512,3 +515,9 @@ def doctor_command(config: ConfigOption = None, data_dir: DataDirOption = None) 
     for check, result in collect_report(settings):
         table.add_row(check, result)
     console.print(table)
+
+
+# Commands whose code lives beside what they drive.
+app.command("run")(run_command)
+app.command("serve")(serve_command)
+app.command("gc")(gc_command)

@@ -11,7 +11,8 @@ The TOML file is ``$CODECLAB_CONFIG`` if set, else ``./codeclab.toml`` if presen
     price_per_gb_month = 0.023                                # storage cost estimate, USD
 
     [sandbox]
-    isolation = "bwrap"        # or "rlimits"; default: the strongest that works here
+    isolation = "bwrap"        # bwrap+seccomp, bwrap, landlock+seccomp, rlimits; default: strongest
+    allow_weak_isolation = false  # run codec code with no file isolation (rlimits) anyway
     wall_seconds = 900
     cpu_seconds = 900
     memory_mb = 4096
@@ -127,7 +128,10 @@ def _from_toml(settings: Settings, path: Path) -> Settings:
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [sandbox] must be a table")
     where = f"{path} [sandbox]"
-    unknown = sorted(set(table) - {"isolation", "wall_seconds", "cpu_seconds", "memory_mb"})
+    unknown = sorted(
+        set(table)
+        - {"isolation", "wall_seconds", "cpu_seconds", "memory_mb", "allow_weak_isolation"}
+    )
     if unknown:
         raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}")
     limits = settings.sandbox.limits
@@ -140,7 +144,11 @@ def _from_toml(settings: Settings, path: Path) -> Settings:
     isolation = settings.sandbox.isolation
     if "isolation" in table:
         isolation = _isolation(table["isolation"], where)
-    return replace(settings, sandbox=replace(settings.sandbox, limits=limits, isolation=isolation))
+    allow_weak = table.get("allow_weak_isolation", settings.sandbox.allow_weak)
+    if not isinstance(allow_weak, bool):
+        raise ConfigError(f"{where}: allow_weak_isolation must be true or false")
+    sandbox = replace(settings.sandbox, limits=limits, isolation=isolation, allow_weak=allow_weak)
+    return replace(settings, sandbox=sandbox)
 
 
 def load_settings(*, config_path: Path | None = None, data_dir: Path | None = None) -> Settings:

@@ -8,7 +8,7 @@ import sys
 from importlib import metadata
 
 from codeclab.config import Settings
-from codeclab.sandbox.isolation import probe_isolation
+from codeclab.maintenance import isolation_report
 
 
 def ffmpeg_version() -> tuple[str, str]:
@@ -37,11 +37,7 @@ def collect_report(settings: Settings) -> list[tuple[str, str]]:
         rows.append(("ffmpeg", f"{version} ({exe})"))
     except (OSError, RuntimeError) as exc:
         rows.append(("ffmpeg", f"unavailable: {exc}"))
-    info = probe_isolation()
-    rows.append(("bubblewrap", info.bwrap_path or "not installed"))
-    chosen = settings.sandbox.level()
-    rows.append(("isolation available", f"{info.level.value}: {info.detail}"))
-    rows.append(("isolation used", chosen.value))
+    rows.extend(isolation_report(settings.sandbox))
     limits = settings.sandbox.limits
     rows.append(
         (

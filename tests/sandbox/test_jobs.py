@@ -18,9 +18,10 @@ from codeclab.video.frames import VideoFormat
 from codeclab.video.rawfile import RawVideo
 
 needs_bwrap = pytest.mark.skipif(
-    probe_isolation().level is not IsolationLevel.BWRAP,
-    reason=f"bubblewrap isolation unavailable: {probe_isolation().detail}",
+    probe_isolation().level.weak,
+    reason=f"no file isolation on this machine: {probe_isolation().detail}",
 )
+"""Tests of what file isolation must stop (bubblewrap, or Landlock where bwrap is missing)."""
 
 
 @pytest.fixture(params=["best", "rlimits"])
@@ -31,15 +32,15 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> SandboxSettings:
         limits=Limits(wall_seconds=60, cpu_seconds=60),
         isolation=level,
         scratch_root=tmp_path / "scratch",
+        allow_weak=level is IsolationLevel.RLIMITS,  # the fallback level, on purpose
     )
 
 
 @pytest.fixture
 def bwrap_settings(tmp_path: Path) -> SandboxSettings:
+    """The strongest isolation this machine has (bubblewrap with seccomp here)."""
     return SandboxSettings(
-        limits=Limits(wall_seconds=60, cpu_seconds=60),
-        isolation=IsolationLevel.BWRAP,
-        scratch_root=tmp_path / "scratch",
+        limits=Limits(wall_seconds=60, cpu_seconds=60), scratch_root=tmp_path / "scratch"
     )
 
 
@@ -224,7 +225,9 @@ def test_network_is_unreachable_from_the_sandbox(
     )
     encoded = run_encoder(source, tiny_clip, {"quality": 50}, settings=bwrap_settings)
     assert not encoded.ok
-    assert "OSError" in (encoded.error or "") or "unreachable" in (encoded.error or "")
+    # no network namespace route (OSError: unreachable) or seccomp refuses the socket
+    error = encoded.error or ""
+    assert any(word in error for word in ("OSError", "unreachable", "PermissionError")), error
 
 
 def test_memory_bomb_is_stopped_by_the_address_space_limit(

@@ -13,9 +13,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path as PathParam, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
 
 from codeclab.pipeline.experiment import RepublishError, republish
 from codeclab.report import monthly_cost
@@ -45,7 +46,7 @@ ExperimentId = Annotated[str, PathParam(description="Experiment id", max_length=
 
 
 def _experiment(dashboard: Dashboard, exp_id: str) -> ExperimentRecord:
-    return dashboard.lab.records.get_experiment(exp_id)  # RecordNotFound -> 404 (app handler)
+    return queries.experiment(dashboard.lab.records, exp_id)  # RecordNotFound: 404
 
 
 def _published(record: ExperimentRecord) -> None:
@@ -62,9 +63,7 @@ def _phases(record: ExperimentRecord) -> list[schemas.Phase]:
 
 
 def detail(dashboard: Dashboard, record: ExperimentRecord) -> schemas.ExperimentDetail:
-    links = {
-        name: dashboard.links.for_api(key) for name, key in sorted(record.artifacts.items())
-    }
+    links = {name: dashboard.links.for_api(key) for name, key in sorted(record.artifacts.items())}
     summary = schemas.ExperimentSummary.of(record)
     return schemas.ExperimentDetail(
         **summary.model_dump(),
@@ -85,54 +84,18 @@ def detail(dashboard: Dashboard, record: ExperimentRecord) -> schemas.Experiment
     )
 
 
-def thin_progress(points: list[queries.ProgressPoint], limit: int) -> schemas.Progress:
-    """Running bests over every point; at most `limit` points kept, evenly spread (the best of
-    each stretch by PSNR-Y, so improvements stay visible)."""
-    best_psnr: list[float | None] = []
-    best_mbps: list[float | None] = []
-    psnr_so_far: float | None = None
-    mbps_so_far: float | None = None
-    for point in points:
-        if point.achieved and point.psnr_y is not None:
-            psnr_so_far = point.psnr_y if psnr_so_far is None else max(psnr_so_far, point.psnr_y)
-        if point.achieved and point.mbps is not None:
-            mbps_so_far = point.mbps if mbps_so_far is None else min(mbps_so_far, point.mbps)
-        best_psnr.append(psnr_so_far)
-        best_mbps.append(mbps_so_far)
-    chosen = list(range(len(points)))
-    if len(points) > limit:
-        chosen = []
-        for bucket in range(limit):
-            lo = bucket * len(points) // limit
-            hi = (bucket + 1) * len(points) // limit
-            stretch = range(lo, hi)
-            chosen.append(max(stretch, key=lambda i: (points[i].psnr_y or -1.0, -i)))
-    return schemas.Progress(
-        total=len(points),
-        iteration=[points[i].iteration for i in chosen],
-        id=[points[i].id for i in chosen],
-        mbps=[points[i].mbps for i in chosen],
-        psnr_y=[points[i].psnr_y for i in chosen],
-        achieved=[points[i].achieved for i in chosen],
-        best_psnr_y=[best_psnr[i] for i in chosen],
-        best_mbps=[best_mbps[i] for i in chosen],
-    )
-
-
 def overview(dashboard: Dashboard) -> schemas.Overview:
-    records = dashboard.lab.records
-    counts = queries.counts(records)
-    stored, storing = records.storage_totals()
+    totals = dashboard.totals.get()
     price = dashboard.lab.settings.price_per_gb_month
     return schemas.Overview(
-        experiments=counts.experiments,
-        by_status=counts.by_status,
-        achieved=counts.achieved,
-        runs=queries.run_count(records),
-        bytes_stored=stored,
-        experiments_storing=storing,
+        experiments=totals.experiments,
+        by_status=totals.by_status,
+        achieved=totals.achieved,
+        runs=totals.runs,
+        bytes_stored=totals.bytes_stored,
+        experiments_storing=totals.experiments_storing,
         price_per_gb_month=price,
-        monthly_cost_usd=monthly_cost(stored, price),
+        monthly_cost_usd=monthly_cost(totals.bytes_stored, price),
     )
 
 
@@ -158,23 +121,25 @@ def still_urls(exp_id: str, index: int) -> dict[str, str]:
 
 
 def api_router() -> APIRouter:
+    """Reads of records are coroutines (short, on the event loop); work that decodes video,
+    runs ffmpeg or talks to the object store runs in threads."""
     router = APIRouter(prefix="/api")
 
     @router.get("/overview", response_model=schemas.Overview, tags=["overview"])
-    def get_overview(dashboard: DashboardDep) -> schemas.Overview:
+    async def get_overview(dashboard: DashboardDep) -> schemas.Overview:
         """Counts, storage used and its estimated monthly cost."""
         return overview(dashboard)
 
     @router.get("/progress", response_model=schemas.Progress, tags=["overview"])
-    def get_progress(
+    async def get_progress(
         dashboard: DashboardDep,
         limit: Annotated[int, Query(ge=10, le=5000)] = MAX_PROGRESS_POINTS,
     ) -> schemas.Progress:
         """The best rate and quality over iterations (completed experiments in order)."""
-        return thin_progress(dashboard.progress.get(), limit)
+        return dashboard.progress_chart(limit)
 
     @router.get("/runs", response_model=schemas.RunList, tags=["runs"])
-    def list_runs(
+    async def list_runs(
         dashboard: DashboardDep,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
@@ -184,16 +149,16 @@ def api_router() -> APIRouter:
         return schemas.RunList(limit=limit, offset=offset, items=[schemas.Run.of(r) for r in runs])
 
     @router.get("/runs/{run_id}", response_model=schemas.Run, tags=["runs"])
-    def get_run(dashboard: DashboardDep, run_id: str) -> schemas.Run:
+    async def get_run(dashboard: DashboardDep, run_id: str) -> schemas.Run:
         return schemas.Run.of(dashboard.lab.records.get_run(run_id))
 
     @router.get("/runs/{run_id}/progress", response_model=schemas.RunProgress, tags=["runs"])
-    def get_run_progress(dashboard: DashboardDep, run_id: str) -> schemas.RunProgress:
+    async def get_run_progress(dashboard: DashboardDep, run_id: str) -> schemas.RunProgress:
         """A run's counts, its active experiments and its latest ones (polled by its page)."""
         return run_progress(dashboard, run_id)
 
     @router.get("/experiments", response_model=schemas.ExperimentList, tags=["experiments"])
-    def list_experiments(
+    async def list_experiments(
         dashboard: DashboardDep,
         run: Annotated[str | None, Query(description="Only this run's experiments")] = None,
         achieved: Annotated[bool | None, Query(description="Target achieved or not")] = None,
@@ -208,9 +173,25 @@ def api_router() -> APIRouter:
         records = dashboard.lab.records
         if run is not None:
             records.get_run(run)  # 404 for an unknown run
-        items = records.list_experiments(
-            run_id=run, achieved=achieved, status=status, limit=limit, offset=offset, order=order
-        )
+        if order == "-created_at":  # the common case: ids from the index, then the rows
+            ids = queries.page(
+                records,
+                limit=limit,
+                offset=offset,
+                run_id=run,
+                achieved=achieved,
+                status=None if status is None else status.value,
+            )
+            items = queries.experiments(records, [exp_id for exp_id, _ in ids])
+        else:
+            items = records.list_experiments(
+                run_id=run,
+                achieved=achieved,
+                status=status,
+                limit=limit,
+                offset=offset,
+                order=order,
+            )
         total = records.count_experiments(run_id=run, achieved=achieved, status=status)
         return schemas.ExperimentList(
             total=total,
@@ -222,7 +203,9 @@ def api_router() -> APIRouter:
     @router.get(
         "/experiments/{exp_id}", response_model=schemas.ExperimentDetail, tags=["experiments"]
     )
-    def get_experiment(dashboard: DashboardDep, exp_id: ExperimentId) -> schemas.ExperimentDetail:
+    async def get_experiment(
+        dashboard: DashboardDep, exp_id: ExperimentId
+    ) -> schemas.ExperimentDetail:
         """Every field of an experiment, with signed links to its published objects."""
         return detail(dashboard, _experiment(dashboard, exp_id))
 
@@ -231,7 +214,7 @@ def api_router() -> APIRouter:
         response_model=schemas.ExperimentState,
         tags=["experiments"],
     )
-    def get_status(dashboard: DashboardDep, exp_id: ExperimentId) -> schemas.ExperimentState:
+    async def get_status(dashboard: DashboardDep, exp_id: ExperimentId) -> schemas.ExperimentState:
         """Status and phases only (polled by a running experiment's page)."""
         record = _experiment(dashboard, exp_id)
         return schemas.ExperimentState(
@@ -245,7 +228,9 @@ def api_router() -> APIRouter:
     @router.get(
         "/experiments/{exp_id}/frames", response_model=schemas.FrameMetrics, tags=["experiments"]
     )
-    def get_frame_metrics(dashboard: DashboardDep, exp_id: ExperimentId) -> schemas.FrameMetrics:
+    async def get_frame_metrics(
+        dashboard: DashboardDep, exp_id: ExperimentId
+    ) -> schemas.FrameMetrics:
         """Per-frame PSNR-Y, SSIM-Y and VMAF of every quality point."""
         record = _experiment(dashboard, exp_id)
         frames = dashboard.lab.records.get_frames(exp_id)
@@ -256,14 +241,12 @@ def api_router() -> APIRouter:
         )
 
     @router.get("/experiments/{exp_id}/rd", response_model=schemas.RD, tags=["experiments"])
-    def get_rd(dashboard: DashboardDep, exp_id: ExperimentId) -> schemas.RD:
+    async def get_rd(dashboard: DashboardDep, exp_id: ExperimentId) -> schemas.RD:
         """The experiment's rate-quality points and the baselines' ladders on its clip."""
         record = _experiment(dashboard, exp_id)
-        baselines = (
-            dashboard.lab.records.list_baselines(record.clip_sha256) if record.clip_sha256 else []
-        )
         data = views.rd_chart_data(
-            {record.id: views.candidate_points(record)}, views.baseline_points(baselines)
+            {record.id: views.candidate_points(record)},
+            views.baseline_points(dashboard.baselines(record.clip_sha256)),
         )
         return schemas.RD(
             experiment_id=exp_id,
@@ -273,17 +256,15 @@ def api_router() -> APIRouter:
     @router.get(
         "/experiments/{exp_id}/lineage", response_model=schemas.Lineage, tags=["experiments"]
     )
-    def get_lineage(dashboard: DashboardDep, exp_id: ExperimentId) -> schemas.Lineage:
+    async def get_lineage(dashboard: DashboardDep, exp_id: ExperimentId) -> schemas.Lineage:
         """Parents, children, and the line of first parents (the decoder's version history)."""
-        records = dashboard.lab.records
         record = _experiment(dashboard, exp_id)
-        found = queries.briefs(records, [record.id, *record.parent_ids])
-        line = queries.ancestors(records, found[record.id])
+        family = queries.lineage(dashboard.lab.records, record, dashboard.lineage.get())
         return schemas.Lineage(
             experiment_id=exp_id,
-            ancestors=[schemas.Brief.of(b) for b in line],
-            parents=[schemas.Brief.of(found[p]) for p in record.parent_ids if p in found],
-            children=[schemas.Brief.of(b) for b in queries.children(records, exp_id)],
+            ancestors=[schemas.Brief.of(b) for b in family.line],
+            parents=[schemas.Brief.of(b) for b in family.parents],
+            children=[schemas.Brief.of(b) for b in family.children],
         )
 
     @router.post(
@@ -477,4 +458,3 @@ def api_router() -> APIRouter:
         return published
 
     return router
-

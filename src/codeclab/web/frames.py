@@ -38,7 +38,7 @@ DECODER_FILE = "decoder.py"
 STREAM_FILE = "stream.bin"
 
 
-class FramesUnavailable(RuntimeError):
+class FramesUnavailable(RuntimeError):  # noqa: N818 (the name says what happened)
     """The exact frames cannot be had; the message says why and what would help."""
 
 
@@ -173,7 +173,9 @@ class FrameSource:
                     settings=self.lab.settings.sandbox,
                 )
             except SandboxError as exc:
-                raise FramesUnavailable(f"experiment {exp_id}: cannot start the sandbox: {exc}")
+                raise FramesUnavailable(
+                    f"experiment {exp_id}: cannot start the sandbox: {exc}"
+                ) from None
             if result.returncode != 0 or not produced:
                 lines = (result.stderr.strip() or result.stdout.strip()).splitlines()
                 reason = lines[-1] if lines else result.describe_failure()

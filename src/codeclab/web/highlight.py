@@ -2,9 +2,9 @@
 
 Every character of the source is kept and escaped; tokens get ``<span class="...">``:
 ``kw`` keywords, ``bi`` builtins, ``str`` strings, ``num`` numbers, ``com`` comments, ``def``
-the name after ``def``/``class``, ``op`` operators, ``dec`` decorators.  Source that does not
-tokenize (it should: it passed validation) is shown escaped without colours.  Lines are
-wrapped in ``<span class="line">`` so CSS can number them.
+the name after ``def``/``class``, ``op`` operators, ``dec`` decorators.  Each line is a
+``<span class="line">`` (CSS numbers them); a token spanning lines (a docstring) is coloured
+on each of its lines.  Source that does not tokenize is shown escaped without colours.
 """
 
 from __future__ import annotations
@@ -19,102 +19,78 @@ from collections.abc import Iterator
 
 _BUILTINS = frozenset(name for name in dir(builtins) if not name.startswith("_"))
 _SKIP = {tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
+_STRINGS = {tokenize.STRING} | {
+    getattr(tokenize, name)
+    for name in ("FSTRING_START", "FSTRING_MIDDLE", "FSTRING_END")
+    if hasattr(tokenize, name)
+}
+_KEYWORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
 
 
 def _classes(source: str) -> Iterator[tuple[int, int, int, int, str]]:
     """(start row, start col, end row, end col, css class) of each coloured token."""
     previous = ""
-    for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        if token.type in _SKIP:
+    for kind, text, (row0, col0), (row1, col1), line in tokenize.generate_tokens(
+        io.StringIO(source).readline
+    ):
+        if kind in _SKIP:
             continue
         css = ""
-        if token.type == tokenize.COMMENT:
+        if kind == tokenize.COMMENT:
             css = "com"
-        elif token.type == tokenize.STRING or token.type in _FSTRING_TYPES:
+        elif kind in _STRINGS:
             css = "str"
-        elif token.type == tokenize.NUMBER:
+        elif kind == tokenize.NUMBER:
             css = "num"
-        elif token.type == tokenize.NAME:
+        elif kind == tokenize.NAME:
             if previous in ("def", "class"):
                 css = "def"
-            elif keyword.iskeyword(token.string) or keyword.issoftkeyword(token.string):
+            elif text in _KEYWORDS:
                 css = "kw"
-            elif token.string in _BUILTINS:
+            elif text in _BUILTINS:
                 css = "bi"
-        elif token.type == tokenize.OP:
-            css = "dec" if token.string == "@" and token.line.lstrip().startswith("@") else "op"
+        elif kind == tokenize.OP:
+            css = "dec" if text == "@" and line.lstrip().startswith("@") else "op"
         if css:
-            yield (*token.start, *token.end, css)
-        previous = token.string
-
-
-_FSTRING_TYPES = {
-    getattr(tokenize, name)
-    for name in ("FSTRING_START", "FSTRING_MIDDLE", "FSTRING_END")
-    if hasattr(tokenize, name)
-}
+            yield row0, col0, row1, col1, css
+        previous = text
 
 
 def highlight_python(source: str) -> str:
     """The source as HTML: one ``<span class="line">`` per line, tokens coloured."""
-    lines = source.splitlines(keepends=True) or [""]
+    lines = source.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
     try:
         spans = list(_classes(source))
-    except (tokenize.TokenError, SyntaxError, IndentationError):
+    except (tokenize.TokenError, SyntaxError):
         spans = []
-    # character offsets of each line start, to turn (row, col) into offsets
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line))
-    out: list[str] = []
-    position = 0
+    out: list[list[str]] = [[] for _ in lines]
+    row, col = 1, 0  # where the text not yet written starts (rows are 1-based)
+
+    def plain(to_row: int, to_col: int) -> None:
+        nonlocal row, col
+        while row < to_row:
+            out[row - 1].append(html.escape(lines[row - 1][col:]))
+            row, col = row + 1, 0
+        if to_col > col:
+            out[row - 1].append(html.escape(lines[row - 1][col:to_col]))
+        col = max(col, to_col)
+
     for row0, col0, row1, col1, css in spans:
-        begin = starts[row0 - 1] + col0
-        end = starts[row1 - 1] + col1
-        if begin < position:
+        if (row0, col0) < (row, col) or row1 > len(lines):
             continue
-        out.append(html.escape(source[position:begin]))
-        out.append(f'<span class="{css}">{html.escape(source[begin:end])}</span>')
-        position = end
-    out.append(html.escape(source[position:]))
-    return _wrap_lines("".join(out))
-
-
-def _wrap_lines(marked: str) -> str:
-    """Split highlighted HTML into lines, closing and reopening spans across newlines."""
-    result: list[str] = []
-    open_class: str | None = None
-    for raw_line in marked.split("\n"):
-        line = raw_line
-        if open_class is not None:
-            line = f'<span class="{open_class}">' + line
-        # find whether a span is left open at the end of this line
-        open_class = _unclosed_span(line)
-        if open_class is not None:
-            line += "</span>"
-        result.append(f'<span class="line">{line}</span>')
-    if result and result[-1] == '<span class="line"></span>':
-        result.pop()
-    return "\n".join(result)
-
-
-def _unclosed_span(line: str) -> str | None:
-    depth_classes: list[str] = []
-    index = 0
-    while True:
-        opening = line.find('<span class="', index)
-        closing = line.find("</span>", index)
-        if opening == -1 and closing == -1:
-            break
-        if opening != -1 and (closing == -1 or opening < closing):
-            end = line.index('">', opening)
-            depth_classes.append(line[opening + len('<span class="') : end])
-            index = end + 2
-        else:
-            if depth_classes:
-                depth_classes.pop()
-            index = closing + len("</span>")
-    return depth_classes[-1] if depth_classes else None
+        plain(row0, col0)
+        for r in range(row0, row1 + 1):
+            start = col0 if r == row0 else 0
+            end = col1 if r == row1 else len(lines[r - 1])
+            if end > start:
+                piece = html.escape(lines[r - 1][start:end])
+                out[r - 1].append(f'<span class="{css}">{piece}</span>')
+        row, col = row1, col1
+    if lines:
+        plain(len(lines), len(lines[-1]))
+    return "\n".join(f'<span class="line">{"".join(parts)}</span>' for parts in out)
 
 
 def diff_html(old: str, new: str, old_name: str, new_name: str) -> tuple[str, int, int]:

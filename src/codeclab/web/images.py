@@ -95,5 +95,5 @@ def colour_map(values: npt.NDArray[np.float64]) -> RGB:
     low = np.minimum(np.floor(t).astype(np.int64), len(_MAP_ANCHORS) - 2)
     frac = (t - low)[..., None]
     colours = _MAP_ANCHORS[low] * (1.0 - frac) + _MAP_ANCHORS[low + 1] * frac
-    return np.rint(colours).astype(np.uint8)
-
+    mapped: RGB = np.rint(colours).astype(np.uint8)
+    return mapped

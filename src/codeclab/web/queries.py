@@ -1,25 +1,32 @@
-"""Read-only queries the dashboard needs beyond :class:`RecordStore`'s: narrow projections
-over many experiments (the progress chart, the leaderboard, lineage) that must stay fast with
-tens of thousands of records, so they select a few columns instead of whole records.
+"""Read-only queries the dashboard needs beyond :class:`RecordStore`'s.
 
-They run on the record store's engine, on SQLite and PostgreSQL alike.
+* Narrow projections over many experiments (the progress chart, the leaderboard, lineage,
+  counts) select a few columns instead of whole records, so they stay fast with tens of
+  thousands of experiments.
+* Pages of experiments are found by walking the ``created_at`` index first (ids only), and
+  only that page's whole records are then read, in one statement (:func:`experiments`), so
+  a deep page costs no more than the first.
+
+They run with SQLAlchemy Core on the record store's engine, on SQLite and PostgreSQL alike,
+and only read.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, select
 
-from codeclab.storage.models import Experiment, ExperimentStatus, Run
-from codeclab.storage.records import RecordStore
+from codeclab.storage.models import Experiment, ExperimentStatus, PublishStatus, Run
+from codeclab.storage.records import ExperimentRecord, PhaseRecord, RecordNotFound, RecordStore
+from codeclab.web import views
 
-MAX_GENERATIONS = 50
+MAX_GENERATIONS = 20
+MAX_CHILDREN = 100
 
 
 @dataclass(frozen=True)
@@ -96,8 +103,8 @@ def progress(records: RecordStore) -> list[ProgressPoint]:
         .where(Experiment.status == ExperimentStatus.COMPLETED.value)
         .order_by(Experiment.created_at, Experiment.id)
     )
-    with Session(records.engine) as session:
-        rows = session.execute(query).all()
+    with records.engine.connect() as connection:
+        rows = connection.execute(query).all()
     return [
         ProgressPoint(
             iteration=index,
@@ -124,88 +131,247 @@ def best_by_target(records: RecordStore, *, per_target: int = 5) -> list[TargetB
     """Per target, the achieving experiments with the highest PSNR-Y at their operating point
     (within the target's rate limit), one per codec; targets with most successes first."""
     query = (
-        select(Experiment.target, *_BRIEF_COLUMNS)
+        select(Experiment.id, Experiment.target, Experiment.codec_sha256)
         .where(Experiment.target_achieved.is_(True))
         .order_by(Experiment.psnr_y.desc().nulls_last(), Experiment.bitrate_bps, Experiment.id)
     )
-    boards: dict[str, tuple[dict[str, Any], list[Brief], set[str | None], list[int]]] = {}
-    with Session(records.engine) as session:
-        for row in session.execute(query):
-            target = row[0] if isinstance(row[0], dict) else {}
+    targets: dict[str, dict[str, Any]] = {}
+    counts: dict[str, int] = {}
+    best: dict[str, list[str]] = {}
+    codecs: dict[str, set[str | None]] = {}
+    with records.engine.connect() as connection:
+        for exp_id, target, codec in connection.execute(query):
             name = json.dumps(target, sort_keys=True)
-            board = boards.setdefault(name, (target, [], set(), [0]))
-            board[3][0] += 1
-            brief = _brief(row[1:])
-            if len(board[1]) < per_target and brief.codec_sha256 not in board[2]:
-                board[1].append(brief)
-                board[2].add(brief.codec_sha256)
-    ordered = sorted(boards.values(), key=lambda b: -b[3][0])
-    return [TargetBoard(target, count[0], best) for target, best, _, count in ordered]
+            if name not in targets:
+                targets[name] = target if isinstance(target, dict) else {}
+                counts[name], best[name], codecs[name] = 0, [], set()
+            counts[name] += 1
+            if len(best[name]) < per_target and codec not in codecs[name]:
+                best[name].append(exp_id)
+                codecs[name].add(codec)
+    found = briefs(records, [exp_id for ids in best.values() for exp_id in ids])
+    boards = [
+        TargetBoard(targets[name], counts[name], [found[i] for i in best[name] if i in found])
+        for name in targets
+    ]
+    return sorted(boards, key=lambda board: -board.achieved)
+
+
+# Statements used on every page view are built once (building and hashing a statement
+# costs more than running it on SQLite).
+_BRIEFS = select(*_BRIEF_COLUMNS).where(Experiment.id.in_(bindparam("ids", expanding=True)))
 
 
 def briefs(records: RecordStore, ids: Sequence[str]) -> dict[str, Brief]:
     if not ids:
         return {}
-    query = select(*_BRIEF_COLUMNS).where(Experiment.id.in_(list(ids)))
-    with Session(records.engine) as session:
-        return {row[0]: _brief(row) for row in session.execute(query)}
-
-
-def children(records: RecordStore, exp_id: str, *, limit: int = 100) -> list[Brief]:
-    """Experiments that name `exp_id` among their parents, oldest first."""
-    escaped = exp_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    query = (
-        select(*_BRIEF_COLUMNS)
-        .where(cast(Experiment.parent_ids, Text).like(f'%"{escaped}"%', escape="\\"))
-        .order_by(Experiment.created_at, Experiment.id)
-        .limit(limit * 2)
-    )
-    with Session(records.engine) as session:
-        found = [_brief(row) for row in session.execute(query)]
-    return [b for b in found if exp_id in b.parent_ids][:limit]
-
-
-def ancestors(records: RecordStore, start: Brief) -> list[Brief]:
-    """The line of first parents of `start`, oldest first, at most MAX_GENERATIONS."""
-    line: list[Brief] = []
-    seen = {start.id}
-    current = start
-    while current.parent_ids and len(line) < MAX_GENERATIONS:
-        parent_id = current.parent_ids[0]
-        if parent_id in seen:
-            break
-        found = briefs(records, [parent_id]).get(parent_id)
-        if found is None:
-            break
-        line.append(found)
-        seen.add(parent_id)
-        current = found
-    return list(reversed(line))
+    with records.engine.connect() as connection:
+        return {row[0]: _brief(row) for row in connection.execute(_BRIEFS, {"ids": list(ids)})}
 
 
 @dataclass(frozen=True)
-class Counts:
+class LineageIndex:
+    """Who descends from whom, over every experiment (one narrow scan)."""
+
+    first_parent: dict[str, str | None]  # every experiment; None for a first design
+    children: dict[str, list[str]]  # oldest first
+
+
+def lineage_index(records: RecordStore) -> LineageIndex:
+    query = select(Experiment.id, Experiment.parent_ids).order_by(
+        Experiment.created_at, Experiment.id
+    )
+    first_parent: dict[str, str | None] = {}
+    kids: dict[str, list[str]] = {}
+    with records.engine.connect() as connection:
+        for exp_id, parent_ids in connection.execute(query):
+            first_parent[exp_id] = parent_ids[0] if parent_ids else None
+            for parent in parent_ids or []:
+                kids.setdefault(parent, []).append(exp_id)
+    return LineageIndex(first_parent, kids)
+
+
+@dataclass(frozen=True)
+class Lineage:
+    parents: list[Brief]
+    missing_parents: list[str]  # named as parents but deleted since
+    line: list[Brief]  # first parents, oldest first, at most MAX_GENERATIONS
+    this: Brief
+    children: list[Brief]  # oldest first, at most MAX_CHILDREN
+
+
+def lineage(records: RecordStore, record: ExperimentRecord, index: LineageIndex) -> Lineage:
+    """Parents, the line of first parents and children of `record`, in one query.
+
+    The line and the children come from `index` (which may be a few seconds old); a parent
+    the index does not know yet is looked up in the records."""
+    line: list[str] = []
+    seen = {record.id}
+    parent = record.parent_ids[0] if record.parent_ids else None
+    while parent is not None and parent not in seen and len(line) < MAX_GENERATIONS:
+        line.append(parent)
+        seen.add(parent)
+        if parent in index.first_parent:
+            parent = index.first_parent[parent]
+        else:
+            looked_up = briefs(records, [parent]).get(parent)
+            parent = looked_up.parent_ids[0] if looked_up and looked_up.parent_ids else None
+    kids = index.children.get(record.id, [])[:MAX_CHILDREN]
+    found = briefs(records, list({record.id, *record.parent_ids, *line, *kids}))
+    return Lineage(
+        parents=[found[p] for p in record.parent_ids if p in found],
+        missing_parents=[p for p in record.parent_ids if p not in found],
+        line=[found[i] for i in reversed(line) if i in found],
+        this=found[record.id],
+        children=[found[i] for i in kids if i in found],
+    )
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(ExperimentRecord))
+_EXPERIMENTS = Experiment.__table__
+_WHOLE_RECORDS = select(*(_EXPERIMENTS.c[name] for name in _RECORD_FIELDS)).where(
+    _EXPERIMENTS.c.id.in_(bindparam("ids", expanding=True))
+)
+
+
+def experiments(records: RecordStore, ids: Sequence[str]) -> list[ExperimentRecord]:
+    """Whole records of `ids` in one query, in the order of `ids` (missing ones left out).
+
+    The same records ``RecordStore.get_experiment`` gives, read in one round trip."""
+    if not ids:
+        return []
+    found: dict[str, ExperimentRecord] = {}
+    with records.engine.connect() as connection:
+        for row in connection.execute(_WHOLE_RECORDS, {"ids": list(ids)}):
+            values = row._asdict()
+            values["phases"] = tuple(PhaseRecord.from_json(p) for p in values["phases"] or ())
+            values["status"] = ExperimentStatus(values["status"])
+            values["publish_status"] = PublishStatus(values["publish_status"])
+            values["parent_ids"] = list(values["parent_ids"] or [])
+            values["params"] = dict(values["params"] or {})
+            values["artifacts"] = dict(values["artifacts"] or {})
+            found[values["id"]] = ExperimentRecord(**values)
+    return [found[exp_id] for exp_id in ids if exp_id in found]
+
+
+def experiment(records: RecordStore, exp_id: str) -> ExperimentRecord:
+    """One whole record (as ``RecordStore.get_experiment``, with less overhead)."""
+    found = experiments(records, [exp_id])
+    if not found:
+        raise RecordNotFound("experiment", exp_id)
+    return found[0]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a table row of an experiment shows."""
+
+    id: str
+    created_at: datetime
+    status: str
+    current_phase: str | None
+    failed_phase: str | None
+    designer: str
+    rationale: str
+    bitrate_bps: float | None
+    psnr_y: float | None
+    vmaf: float | None
+    target_achieved: bool | None
+
+    @property
+    def title(self) -> str:
+        return views.post_title(self.rationale, self.designer, self.id)
+
+    @property
+    def status_label(self) -> str:
+        return views.status_text(self.status, self.failed_phase, self.current_phase)
+
+
+_LATEST = (
+    select(
+        Experiment.id,
+        Experiment.created_at,
+        Experiment.status,
+        Experiment.current_phase,
+        Experiment.failed_phase,
+        Experiment.designer,
+        Experiment.rationale,
+        Experiment.bitrate_bps,
+        Experiment.psnr_y,
+        Experiment.vmaf,
+        Experiment.target_achieved,
+    )
+    .order_by(Experiment.created_at.desc())
+    .limit(bindparam("limit"))
+)
+
+
+def latest(records: RecordStore, limit: int) -> list[Summary]:
+    """The newest experiments, for a table."""
+    with records.engine.connect() as connection:
+        return [Summary(*row) for row in connection.execute(_LATEST, {"limit": limit})]
+
+
+def page(
+    records: RecordStore,
+    *,
+    limit: int,
+    offset: int,
+    run_id: str | None = None,
+    achieved: bool | None = None,
+    status: str | None = None,
+) -> list[tuple[str, datetime]]:
+    """(id, updated_at) of one page of experiments matching the filters, newest first, read
+    by walking the ``created_at`` index (experiments created in the same microsecond keep the
+    index's order), so a deep page costs no full rows."""
+    query = select(Experiment.id, Experiment.updated_at)
+    if run_id is not None:
+        query = query.where(Experiment.run_id == run_id)
+    if achieved is not None:
+        query = query.where(Experiment.target_achieved.is_(achieved))
+    if status is not None:
+        query = query.where(Experiment.status == status)
+    query = query.order_by(Experiment.created_at.desc()).limit(limit).offset(offset)
+    with records.engine.connect() as connection:
+        return [(exp_id, updated) for exp_id, updated in connection.execute(query)]
+
+
+_COUNT = select(func.count()).select_from(Experiment)
+
+
+def count(records: RecordStore) -> int:
+    with records.engine.connect() as connection:
+        return int(connection.execute(_COUNT).scalar_one())
+
+
+@dataclass(frozen=True)
+class Totals:
     experiments: int
     by_status: dict[str, int]
     achieved: int
+    runs: int
+    bytes_stored: int
+    experiments_storing: int
 
 
-def counts(records: RecordStore) -> Counts:
-    """Experiments by status, and how many achieved their target, in one query."""
-    query = select(
-        Experiment.status,
-        func.count(),
-        func.count().filter(Experiment.target_achieved.is_(True)),
-    ).group_by(Experiment.status)
+def totals(records: RecordStore) -> Totals:
+    """Experiments by status, how many achieved their target, runs, storage used."""
     by_status = {status.value: 0 for status in ExperimentStatus}
-    achieved = 0
-    with Session(records.engine) as session:
-        for status, count, count_achieved in session.execute(query):
-            by_status[str(status)] = int(count)
-            achieved += int(count_achieved)
-    return Counts(sum(by_status.values()), by_status, achieved)
-
-
-def run_count(records: RecordStore) -> int:
-    with Session(records.engine) as session:
-        return int(session.execute(select(func.count()).select_from(Run)).scalar_one())
+    with records.engine.connect() as connection:
+        for status, number in connection.execute(
+            select(Experiment.status, func.count()).group_by(Experiment.status)
+        ):
+            by_status[str(status)] = int(number)
+        achieved = connection.execute(
+            select(func.count()).where(Experiment.target_achieved.is_(True))
+        ).scalar_one()
+        runs = connection.execute(select(func.count()).select_from(Run)).scalar_one()
+    stored, storing = records.storage_totals()
+    return Totals(
+        experiments=sum(by_status.values()),
+        by_status=by_status,
+        achieved=int(achieved),
+        runs=int(runs),
+        bytes_stored=stored,
+        experiments_storing=storing,
+    )

@@ -18,7 +18,7 @@ from codeclab.storage.objects import ObjectNotFound, ObjectStore
 from codeclab.storage.records import ExperimentRecord
 from codeclab.video.frames import Frame
 from codeclab.web.frames import FrameSource
-from codeclab.web.heatmap import BLOCK, BEST_DB, WORST_DB, block_errors, heatmap_image
+from codeclab.web.heatmap import BEST_DB, BLOCK, WORST_DB, block_errors, heatmap_image
 from codeclab.web.images import DIFFERENCE_GAIN, difference_image, encode_png, frame_to_rgb
 
 StillKind = Literal["original", "reconstructed", "difference", "heatmap"]

@@ -23,6 +23,7 @@ PHASES = (
     "publish",
 )
 REFERENCE_ENCODER = "x265"  # the seed compares against HEVC
+TITLE_CHARS = 110
 
 
 def _number(value: Any) -> float | None:
@@ -92,6 +93,19 @@ class PhaseRow:
     seconds: float | None
     started_at: datetime | None
     error: str | None
+
+    @property
+    def css(self) -> str:
+        return self.status.replace(" ", "-")
+
+    @property
+    def short_seconds(self) -> str:
+        return "" if self.seconds is None else f"{self.seconds:.1f} s"
+
+    @property
+    def title(self) -> str:
+        timing = "" if self.seconds is None else f", {self.seconds:.2f} s"
+        return f"{self.phase}: {self.status}{timing}"
 
 
 def phase_rows(record: ExperimentRecord) -> list[PhaseRow]:
@@ -223,17 +237,33 @@ def mbps(record: ExperimentRecord) -> float | None:
     return None if record.bitrate_bps is None else record.bitrate_bps / 1e6
 
 
-def title(record: ExperimentRecord) -> str:
+def post_title(rationale: str, designer: str, exp_id: str) -> str:
     """A post title: the first line of the rationale, else the designer and id."""
-    first = record.rationale.strip().splitlines()[0].strip() if record.rationale.strip() else ""
-    if len(first) > 110:
-        first = first[:107].rstrip() + "..."
-    return first or f"{record.designer} experiment {record.id}"
+    first = rationale.strip().splitlines()[0].strip() if rationale.strip() else ""
+    if len(first) > TITLE_CHARS:
+        first = first[: TITLE_CHARS - 3].rstrip() + "..."
+    return first or f"{designer} experiment {exp_id}"
+
+
+def post_body(rationale: str) -> str:
+    """The rationale without the line :func:`post_title` made the title of."""
+    lines = rationale.strip().splitlines()
+    if not lines or len(lines[0].strip()) > TITLE_CHARS:
+        return rationale.strip()
+    return "\n".join(lines[1:]).strip()
+
+
+def status_text(status: str, failed_phase: str | None, current_phase: str | None) -> str:
+    if failed_phase:
+        return f"failed in {failed_phase}"
+    if status == "running" and current_phase:
+        return f"running: {current_phase}"
+    return status
+
+
+def title(record: ExperimentRecord) -> str:
+    return post_title(record.rationale, record.designer, record.id)
 
 
 def status_label(record: ExperimentRecord) -> str:
-    if record.failed_phase:
-        return f"failed in {record.failed_phase}"
-    if record.status.value == "running" and record.current_phase:
-        return f"running: {record.current_phase}"
-    return record.status.value
+    return status_text(record.status.value, record.failed_phase, record.current_phase)

@@ -1,0 +1,1 @@
+"""The adversarial corpus: hostile codecs the sandbox must contain."""

@@ -1,0 +1,42 @@
+"""The decoder returns nested lists instead of arrays.
+
+static: none
+runtime: decoder fails plane y is list, not an array
+"""
+
+import zlib
+
+import numpy as np
+
+
+class EscapedError(Exception):
+    """The attack worked: the sandbox let it through."""
+
+
+class Encoder:
+    def __init__(self, width, height, fps, params):
+        self.level = 6
+
+    def encode(self, y, u, v):
+        return zlib.compress(y.tobytes() + u.tobytes() + v.tobytes(), self.level)
+
+    def flush(self):
+        return []
+
+
+class Decoder:
+    def __init__(self, width, height, fps):
+        self.width = width
+        self.height = height
+
+    def decode(self, packet):
+        w, h = self.width, self.height
+        cw, ch = (w + 1) // 2, (h + 1) // 2
+        flat = np.frombuffer(zlib.decompress(packet), dtype=np.uint8)
+        y = flat[: w * h].reshape(h, w)
+        u = flat[w * h : w * h + cw * ch].reshape(ch, cw)
+        v = flat[w * h + cw * ch :].reshape(ch, cw)
+        return [(y.tolist(), u, v)]
+
+    def flush(self):
+        return []

@@ -1,0 +1,58 @@
+"""The encoder opens the lab's harness and seccomp layer for writing (to rewrite them).
+
+Opening for append changes nothing even where it would succeed.
+
+static: banned-name
+runtime: encoder fails Read-only file system|Permission denied|No such file
+"""
+
+import zlib
+
+import numpy as np
+
+
+class EscapedError(Exception):
+    """The attack worked: the sandbox let it through."""
+
+
+def tamper(paths):
+    errors = []
+    for path in paths:
+        try:
+            with open(path, "ab"):
+                pass
+        except OSError as exc:
+            errors.append(f"{path}: {exc.strerror}")
+            continue
+        raise EscapedError(f"could rewrite {path}")
+    raise OSError("; ".join(errors))
+
+
+class Encoder:
+    def __init__(self, width, height, fps, params):
+        tamper(["harness.py", "layer_seccomp.py", "@HARNESS@"])
+        self.level = 6
+
+    def encode(self, y, u, v):
+        return zlib.compress(y.tobytes() + u.tobytes() + v.tobytes(), self.level)
+
+    def flush(self):
+        return []
+
+
+class Decoder:
+    def __init__(self, width, height, fps):
+        self.width = width
+        self.height = height
+
+    def decode(self, packet):
+        w, h = self.width, self.height
+        cw, ch = (w + 1) // 2, (h + 1) // 2
+        flat = np.frombuffer(zlib.decompress(packet), dtype=np.uint8)
+        y = flat[: w * h].reshape(h, w)
+        u = flat[w * h : w * h + cw * ch].reshape(ch, cw)
+        v = flat[w * h + cw * ch :].reshape(ch, cw)
+        return [(y, u, v)]
+
+    def flush(self):
+        return []
