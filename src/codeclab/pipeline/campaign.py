@@ -31,9 +31,10 @@ design is run once more (a second interruption fails the design); a design that 
 smoke test but lacks search clips gets them; failed designs among the last K still owed a
 revision get it; then the loop goes on. ``iterations`` counts the run's designs, so a resumed
 run goes on to the same total (or to a new one given on resume). A design interrupted
-before deployment cannot be run again (its source was never stored) and counts as failed. The local process pool's workers
-die with the campaign process, so a killed campaign leaves no writer behind; with Dask, let
-the workers finish (or restart them) before resuming.
+before deployment cannot be run again (its source was never stored) and counts as failed.
+The local process pool's workers die with the campaign process, so a killed campaign
+leaves no writer behind; with Dask, let the workers finish (or restart them) before
+resuming.
 
 **Stopping.** After `iterations` designs (revisions and designer failures count), once
 `time_budget_s` has passed (no new design starts after it; designs in flight finish), when

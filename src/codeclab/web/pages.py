@@ -86,16 +86,17 @@ def pages_router(templates: Jinja2Templates) -> APIRouter:
         return templates.TemplateResponse(request, name, context, status_code=status_code)
 
     @router.get("/")
-    async def overview_page(request: Request, dashboard: DashboardDep) -> Response:
-        records = dashboard.lab.records
-        return render(
-            request,
-            "overview.html",
-            overview=overview(dashboard),
-            runs=dashboard.recent_runs.get(),
-            boards=dashboard.boards.get(),
-            recent=queries.latest(records, 8),
-        )
+    async def overview_page(dashboard: DashboardDep) -> Response:
+        def make() -> str:
+            return templates.get_template("overview.html").render(
+                overview=overview(dashboard),
+                runs=dashboard.recent_runs.get(),
+                boards=dashboard.boards.get(),
+                recent=queries.latest(dashboard.lab.records, 8),
+            )
+
+        # the page shows only aggregates, which are themselves a few seconds old
+        return HTMLResponse(dashboard.rendered("overview", make))
 
     @router.get("/blog")
     async def blog_page(

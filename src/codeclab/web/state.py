@@ -152,6 +152,7 @@ class Dashboard:
     lineage: Expiring[queries.LineageIndex] = field(init=False)
     recent_runs: Expiring[list[RunRecord]] = field(init=False)
     posts: LRU[Markup] = field(init=False)
+    _rendered: dict[str, Expiring[str]] = field(init=False)
     _progress_charts: LRU[schemas.Progress] = field(init=False)
     _sources: LRU[str] = field(init=False)
     _highlighted: LRU[str] = field(init=False)
@@ -171,6 +172,7 @@ class Dashboard:
         self.lineage = Expiring(lambda: queries.lineage_index(records), LINEAGE_SECONDS)
         self.recent_runs = Expiring(lambda: records.list_runs(limit=10), COUNTS_SECONDS)
         self.posts = LRU(POSTS_CACHED, POST_SECONDS)
+        self._rendered = {}
         self._progress_charts = LRU(8, CHARTS_SECONDS)
         self._sources = LRU(256)
         self._highlighted = LRU(256)
@@ -181,9 +183,17 @@ class Dashboard:
     def aggregates(self) -> tuple[Expiring[Any], ...]:
         return (self.progress, self.boards, self.totals, self.lineage, self.recent_runs)
 
+    def rendered(self, name: str, render: Callable[[], str]) -> str:
+        """A page made only of aggregates, rendered at most once per COUNTS_SECONDS (in the
+        background once it exists, like the aggregates themselves)."""
+        page = self._rendered.get(name)
+        if page is None:
+            page = self._rendered.setdefault(name, Expiring(render, COUNTS_SECONDS))
+        return page.get()
+
     def forget_aggregates(self) -> None:
-        """Drop cached aggregates and posts (after an admin changed records)."""
-        for aggregate in self.aggregates():
+        """Drop cached aggregates, pages and posts (after an admin changed records)."""
+        for aggregate in (*self.aggregates(), *self._rendered.values()):
             aggregate.clear()
         self.posts.clear()
         self._progress_charts.clear()
