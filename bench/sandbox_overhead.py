@@ -19,7 +19,7 @@ from typing import Any
 
 from codeclab.codec.bitstream import StreamHeader, encode_stream
 from codeclab.codecs import reference_codec_path, reference_codec_source
-from codeclab.sandbox.isolation import IsolationLevel, probe_isolation
+from codeclab.sandbox.isolation import STRONGEST_FIRST, level_problem
 from codeclab.sandbox.jobs import PendingDecode, SandboxSettings, run_encoder
 from codeclab.video.clips import PreparedClip, prepare_clip
 
@@ -77,9 +77,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     source = reference_codec_source(args.codec)
-    levels = [IsolationLevel.RLIMITS]
-    if probe_isolation().level is IsolationLevel.BWRAP:
-        levels.insert(0, IsolationLevel.BWRAP)
+    levels = [level for level in STRONGEST_FIRST if level_problem(level) is None]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         clip = prepare_clip(args.clip, work, frames=1, cache_dir=work / "cache")
@@ -88,7 +86,11 @@ def main() -> None:
         )
         results: dict[str, Any] = {}
         for level in levels:
-            settings = SandboxSettings(isolation=level, scratch_root=work / "scratch")
+            settings = SandboxSettings(
+                isolation=level,
+                scratch_root=work / "scratch",
+                allow_weak=level.weak,  # measured, not used for untrusted code
+            )
             sandboxed(source, clip, settings, work / "warm.yuv")  # warm the page cache
             times = [
                 sandboxed(source, clip, settings, work / f"out-{i}.yuv")

@@ -341,7 +341,7 @@ def isolation_report(settings: SandboxSettings | None = None) -> list[tuple[str,
         text_ = (
             f"{program.library}: {program.rules} rules, {program.instructions} BPF "
             "instructions; denies sockets, new processes, exec, IPC, signals to others, "
-            "namespaces, mounts, ptrace, bpf, io_uring, kernel modules"
+            "ptrace, namespaces, mounts, bpf, io_uring, kernel modules, file metadata"
         )
         if program.unknown:
             text_ += f" (unknown to this libseccomp: {', '.join(program.unknown)})"
