@@ -173,3 +173,34 @@ def test_eval_compares_with_real_baselines_and_plots(
     assert document["evaluation"]["points"][0]["vmaf"]["model"] == "vmaf_v0.6.1"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"<svg" in svg.read_bytes()[:500]
+
+
+@pytest.mark.slow
+def test_eval_without_vmaf_compares_with_real_baselines_on_psnr(
+    clips_dir: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "carphone.json"
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "builtin:inter_dct",
+            "--clip",
+            str(clips_dir / "carphone_qcif.y4m"),
+            "--frames",
+            "6",
+            "--quality",
+            "30,60,90",
+            "--baselines",
+            "x264",
+            "--no-vmaf",
+            "--data-dir",
+            str(data_dir),
+            "--json",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    comparison = json.loads(out.read_text())["analysis"]["comparisons"]["x264"]
+    assert comparison["bd_rate_vmaf"] is None
+    assert comparison["bd_rate_psnr"] is not None

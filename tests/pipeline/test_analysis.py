@@ -138,3 +138,23 @@ def test_baseline_that_never_reaches_our_quality_gives_no_number(tmp_path: Path)
 )
 def test_tiers(saving: float | None, tier: int | None) -> None:
     assert tier_for(saving) == tier
+
+
+@dataclass
+class LadderWithoutVmaf(FakeLadder):
+    """A ladder measured with ``with_vmaf=False``: asking it for VMAF raises, as the real one."""
+
+    def curve(self, metric: str = "psnr_y") -> list[tuple[float, float]]:
+        if metric == "vmaf":
+            raise ValueError("crf 22 has no vmaf: it was measured without VMAF (with_vmaf=False)")
+        return self.points
+
+
+def test_candidate_and_baselines_without_vmaf_compare_on_psnr(tmp_path: Path) -> None:
+    """`eval --no-vmaf --baselines x264`: neither side has VMAF; PSNR-Y still compares."""
+    ours = [(20, 0.5e6, 30.0), (50, 1e6, 33.0)]
+    evaluation = _evaluation(tmp_path, [_point(q, r, p) for q, r, p in ours])
+    x264 = LadderWithoutVmaf("x264", [(r / 2, p) for _, r, p in ours])
+    comparison = analyse(evaluation, {"x264": x264}, Target(min_vmaf=None)).comparisons["x264"]
+    assert comparison.bd_rate_vmaf is None
+    assert comparison.bd_rate_psnr.value == pytest.approx(100.0)

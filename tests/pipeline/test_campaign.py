@@ -152,6 +152,18 @@ def test_same_seed_gives_the_same_designs(
     assert None not in codec_sequence(first)
 
 
+def test_two_workers_evaluate_each_design_once_under_stable_names(
+    offline_run: tuple[Lab, CampaignResult, list[CampaignStatus]], carphone: str
+) -> None:
+    lab, one_worker, _ = offline_run
+    result = run_campaign(lab, small_config(carphone, iterations=4, workers=2))
+    assert [t.alias for t in result.trials] == ["d1", "d2", "d3", "d4"]
+    assert all(len(t.experiments) == 2 and t.state().completed for t in result.trials)
+    assert len(set(codec_sequence(result))) == 4
+    # the seed population comes first, whatever finishes first
+    assert codec_sequence(result)[:3] == codec_sequence(one_worker)[:3]
+
+
 def test_designer_history_names_designs_by_alias_with_their_parents(
     offline_run: tuple[Lab, CampaignResult, list[CampaignStatus]],
 ) -> None:

@@ -61,7 +61,7 @@ def serving(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
         cwd=tmp_path,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     try:
         while True:
             try:
@@ -69,7 +69,8 @@ def serving(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
                 break
             except httpx.TransportError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    output = process.stderr.read().decode() if process.stderr else ""
+                    process.kill()
+                    output = process.communicate(timeout=10)[1].decode()
                     raise RuntimeError(f"codeclab serve did not start: {output}") from None
                 time.sleep(0.1)
         yield url

@@ -260,7 +260,9 @@ def compare(
     ours_psnr = candidate_curve(evaluation.points, "psnr_y")
     theirs_psnr = baseline.curve("psnr_y")
     ours_vmaf = candidate_curve(evaluation.points, "vmaf")
-    theirs_vmaf = baseline.curve("vmaf")
+    # A candidate measured without VMAF has no VMAF curve; a baseline ladder measured without
+    # it cannot give one (it raises): ask only when there is something to compare with.
+    theirs_vmaf = baseline.curve("vmaf") if ours_vmaf else []
     curve = RDCurve(baseline.encoder, "psnr_y", tuple(theirs_psnr))
     return BaselineComparison(
         encoder=baseline.encoder,

@@ -101,6 +101,8 @@ from codeclab.storage.records import ExperimentRecord, ExperimentStatus, RunReco
 from codeclab.video.clips import PreparedClip
 
 DEFAULT_CLIP = "builtin:lab-cif"
+DEFAULT_FRAMES = 20
+DEFAULT_ITERATIONS = 10
 DEFAULT_LLM_BUDGET_USD = 1.0
 MAX_DESIGNER_FAILURES = 3
 POLL_SECONDS = 0.5
@@ -124,11 +126,11 @@ class CampaignConfig:
     """``offline``, ``openai:MODEL[@BASE_URL]`` or ``anthropic:MODEL[@BASE_URL]``."""
     clips: tuple[str, ...] = (DEFAULT_CLIP,)
     """Search clips (paths or ``builtin:NAME``); the first describes the task to the designer."""
-    frames: int | None = 30
+    frames: int | None = DEFAULT_FRAMES
     """Frames taken from each search clip (None: all)."""
     start: int = 0
     """First frame taken from each search clip."""
-    iterations: int | None = 12
+    iterations: int | None = DEFAULT_ITERATIONS
     """Designs to evaluate in the run (None: no limit)."""
     time_budget_s: float | None = None
     """No new design starts after this many seconds of this process (None: no limit)."""
@@ -397,6 +399,9 @@ class Campaign:
         self.task: TaskContext = task_context(clips.primary, config.target)
         self.sources = SourceCache(lab)
         self.order: list[str] = []
+        """Design keys in the order they were proposed (or found in the records)."""
+        self.keys: dict[str, str] = {}
+        """Experiment id -> key of its design, for the experiments of finished jobs."""
         self.trials: list[Trial] = []
         self.owed: deque[Pending] = deque()
         self.to_revise: deque[Trial] = deque()
@@ -415,7 +420,7 @@ class Campaign:
 
     def reload(self) -> None:
         records = run_experiments(self.lab, self.record.id)
-        self.trials = group_trials(records, self.stage_clips, self.order)
+        self.trials = group_trials(records, self.stage_clips, self.order, self.keys)
         known = set(self.order)
         self.order += [trial.key for trial in self.trials if trial.key not in known]
 
@@ -680,11 +685,7 @@ class Campaign:
                     f"{pending.alias}: its evaluation job failed on {where}: "
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
-            first = self.lab.records.get_experiment(result.stages[0].experiment_id)
-            if first.codec_sha256 is None:  # never deployed: a design of its own
-                new_key = f"exp:{first.id}"
-                self.order = [new_key if k == pending.key else k for k in self.order]
-                pending.key = new_key
+            self.keys.update({stage.experiment_id: pending.key for stage in result.stages})
         if broken:  # every job of the pool has ended: whatever is running is an orphan
             marked = self.mark_interrupted(f"a worker of {where} died during this experiment")
             self.note(f"a worker died; {marked} experiment(s) marked interrupted")

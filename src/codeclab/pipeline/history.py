@@ -239,19 +239,35 @@ class Trial:
 
 
 def group_trials(
-    records: Iterable[ExperimentRecord], clips: StageClips, order: Sequence[str] = ()
+    records: Iterable[ExperimentRecord],
+    clips: StageClips,
+    order: Sequence[str] = (),
+    keys: Mapping[str, str] | None = None,
 ) -> list[Trial]:
-    """The designs of a run's experiments, in order. ``order`` lists design keys in the order
-    they were proposed: a listed design is ``d<its place in the list>`` (a listed key without
-    experiments yet keeps its number); the others follow, by their first experiment."""
+    """The designs of a run's experiments, in order.
+
+    ``order`` lists design keys in the order they were proposed: a listed design is
+    ``d<its place in the list>`` (a listed key without experiments yet keeps its number); the
+    others follow, by their first experiment. ``keys`` maps experiment ids to the key of the
+    design they evaluated, when the caller knows it (an experiment that never reached
+    deployment cannot tell). An experiment still in flight before its deployment is left out:
+    which design it belongs to is not known yet.
+    """
+    keys = keys or {}
     by_key: dict[str, list[ExperimentRecord]] = {}
     for record in sorted(records, key=lambda r: (r.created_at, r.id)):
-        by_key.setdefault(record_key(record), []).append(record)
+        key = keys.get(record.id)
+        if key is None:
+            in_flight = record.status in (ExperimentStatus.PENDING, ExperimentStatus.RUNNING)
+            if record.codec_sha256 is None and in_flight:
+                continue
+            key = record_key(record)
+        by_key.setdefault(key, []).append(record)
     place = {key: index for index, key in enumerate(order)}
     unlisted = [key for key in by_key if key not in place]  # already by first experiment
     place.update({key: len(order) + index for index, key in enumerate(unlisted)})
-    keys = sorted(by_key, key=place.__getitem__)
-    return [Trial(f"d{place[key] + 1}", key, tuple(by_key[key]), clips) for key in keys]
+    keys_in_order = sorted(by_key, key=place.__getitem__)
+    return [Trial(f"d{place[key] + 1}", key, tuple(by_key[key]), clips) for key in keys_in_order]
 
 
 def load_trials(lab: Lab, run_id: str, order: Sequence[str] = ()) -> list[Trial]:

@@ -26,6 +26,8 @@ from codeclab.lab import Lab
 from codeclab.pipeline.analysis import Target
 from codeclab.pipeline.campaign import (
     DEFAULT_CLIP,
+    DEFAULT_FRAMES,
+    DEFAULT_ITERATIONS,
     DEFAULT_LLM_BUDGET_USD,
     CampaignConfig,
     CampaignError,
@@ -42,8 +44,6 @@ from codeclab.video.source import VideoInputError
 console = Console() if sys.stdout.isatty() else Console(width=160)
 errors = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
 
-DEFAULT_ITERATIONS = 12
-DEFAULT_FRAMES = 30
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 

@@ -12,6 +12,7 @@ import typer
 import uvicorn
 
 from codeclab.config import ConfigError, Settings, load_settings
+from codeclab.lab import Lab
 from codeclab.web.access import Access, AccessError
 from codeclab.web.app import create_app
 
@@ -66,6 +67,8 @@ def serve_command(
         app = create_app(settings, access=access)
         uvicorn.run(app, host=host, port=port, log_level=log_level)
         return
+    # Create the database, its schema and the link secret once, before the workers race to.
+    Lab.open(settings).close()
     # Each worker process builds its own app from the environment: hand the settings over.
     os.environ["CODECLAB_DATA_DIR"] = str(settings.data_dir)
     os.environ["CODECLAB_PUBLIC_URL"] = settings.public_url

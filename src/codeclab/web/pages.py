@@ -2,9 +2,10 @@
 
 Pages read a bounded amount of data whatever the number of experiments: lists are paginated
 (ids from the index, then that page's rows), aggregates over every experiment are narrow
-queries refreshed in the background (:class:`codeclab.web.state.Dashboard`), a blog post is
-rendered once per change of its record, and per-frame data is fetched by the experiment
-page's chart from the API, never embedded in a list.
+queries refreshed in the background (:class:`codeclab.web.state.Dashboard`) and the overview,
+made only of them, is rendered at most every few seconds; a blog post is rendered once per
+change of its record; per-frame data is fetched by the experiment page's chart from the API,
+never embedded in a list.
 """
 
 from __future__ import annotations
