@@ -717,7 +717,7 @@ def test_upgrade_creates_every_table_on_an_empty_database(engine: sa.Engine) -> 
 
     tables = set(sa.inspect(engine).get_table_names())
     assert tables == set(Base.metadata.tables) | {"alembic_version"}
-    assert _revision(engine) == HEAD == "0002"
+    assert _revision(engine) == HEAD == "0003"
 
 
 def test_migrated_schema_matches_the_models(engine: sa.Engine) -> None:

@@ -3,7 +3,8 @@
 The session's lab holds:
 
 * ``published``: the reference inter codec on 30 frames of carphone (QCIF), at three
-  qualities, with the x264 baseline and VMAF, published (video, decoder, stream, package);
+  qualities, with the x264 baseline (recorded by the experiment itself) and VMAF, published
+  (video, decoder, stream, package);
 * ``child``: the reference intra codec designed from ``published`` (its parent), not
   published;
 * ``to_publish``: the intra codec again, unpublished, for the admin "publish again" test;
@@ -17,7 +18,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -52,6 +53,7 @@ class LabData:
     to_publish: ExperimentRecord
     run: RunRecord
     running: ExperimentRecord
+    ladders: dict[str, BaselineLadder]  # the baselines `published` was compared with
 
 
 @pytest.fixture(scope="session")
@@ -60,20 +62,6 @@ def shared_clips() -> Path:
     if not (clips / "carphone_qcif.y4m").is_file():
         pytest.skip(f"the real test clip carphone_qcif.y4m is not in {clips.resolve()}")
     return clips
-
-
-def _record_ladders(lab: Lab, ladders: Mapping[str, BaselineLadder]) -> None:
-    """Keep the baseline ladders in the records, where the dashboard reads them (the
-    pipeline keeps them in its file cache only)."""
-    for ladder in ladders.values():
-        lab.records.save_baseline(
-            clip_sha256=ladder.clip_sha256,
-            encoder=ladder.encoder,
-            cache_key=ladder.cache_key,
-            version=ladder.version[:64],
-            settings=ladder.settings,
-            points=[point.to_dict() for point in ladder.points],
-        )
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +94,6 @@ def lab_data(tmp_path_factory: pytest.TempPathFactory, shared_clips: Path) -> La
             codec_name="inter_dct",
         )
         assert first.record.publish_status is PublishStatus.PUBLISHED, first.record
-        _record_ladders(lab, first.ladders)
         quick = replace(plan, baselines=(), with_vmaf=False, publish="never", qualities=(40, 80))
         child = run_experiment(
             lab,
@@ -145,6 +132,7 @@ def lab_data(tmp_path_factory: pytest.TempPathFactory, shared_clips: Path) -> La
             to_publish=lab.records.get_experiment(to_publish.record.id),
             run=lab.records.get_run(run.id),
             running=lab.records.get_experiment(running.id),
+            ladders=dict(first.ladders),
         )
 
 

@@ -10,7 +10,7 @@ only in sandboxes; verification and analysis use only the lab's own measurements
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +88,22 @@ def record_clip(lab: Lab, clip: PreparedClip) -> None:
             start=clip.start,
         )
     )
+
+
+def record_ladders(lab: Lab, ladders: Mapping[str, BaselineLadder]) -> None:
+    """Keep the baseline ladders an analysis uses in the records (where the dashboard draws
+    them), once per cache key: a ladder already recorded under its key is left alone."""
+    for ladder in ladders.values():
+        if lab.records.get_baseline(ladder.cache_key) is not None:
+            continue
+        lab.records.save_baseline(
+            clip_sha256=ladder.clip_sha256,
+            encoder=ladder.encoder,
+            cache_key=ladder.cache_key,
+            version=ladder.version,
+            settings=ladder.settings,
+            points=[point.to_dict() for point in ladder.points],
+        )
 
 
 def run_experiment(
@@ -207,6 +223,7 @@ def _run_phases(
             if plan.baselines
             else {}
         )
+        record_ladders(lab, ladders)
         analysis = analyse(evaluation, ladders, plan.target)
         operating = analysis.operating_point
         records.update_experiment(

@@ -72,6 +72,7 @@ NAMING_CONVENTION = {
 
 ID_LENGTH = 64
 SHA256_LENGTH = 64
+VERSION_LENGTH = 512  # a baseline's encoder versions (ffmpeg build line + library version)
 
 
 def json_type() -> TypeEngine[Any]:
@@ -237,7 +238,8 @@ class BaselineResult(Base):
     )
     encoder: Mapped[str] = mapped_column(String(32))
     cache_key: Mapped[str] = mapped_column(String(128), unique=True)
-    version: Mapped[str] = mapped_column(String(64))
+    # "<ffmpeg -version's first line>; <encoder library version>": often over 64 characters
+    version: Mapped[str] = mapped_column(String(VERSION_LENGTH))
     settings: Mapped[Any] = mapped_column(json_type())
     points: Mapped[Any] = mapped_column(json_type())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
