@@ -203,4 +203,4 @@ def test_eval_without_vmaf_compares_with_real_baselines_on_psnr(
     assert result.exit_code == 0, result.output
     comparison = json.loads(out.read_text())["analysis"]["comparisons"]["x264"]
     assert comparison["bd_rate_vmaf"] is None
-    assert comparison["bd_rate_psnr"] is not None
+    assert comparison["bd_rate_psnr_y"] is not None
