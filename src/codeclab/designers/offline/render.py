@@ -24,6 +24,7 @@ from types import ModuleType
 
 from codeclab.designers.offline import fragments
 from codeclab.designers.offline.fragments import (
+    cabac,
     codec,
     config,
     entropy,
@@ -43,6 +44,7 @@ FRAGMENT_MODULES: tuple[ModuleType, ...] = (
     loopfilter,
     entropy,
     frame,
+    cabac,
     codec,
 )
 """Fragment modules in definition order (a module only uses names of earlier ones at import)."""
@@ -55,6 +57,8 @@ SUBPEL_SCALE: Mapping[str, int] = {"none": 1, "half": 2, "quarter": 4}
 def switch_choices(genome: Genome) -> dict[str, str]:
     """Switch name -> the fragment function that implements it for `genome`."""
     g = genome.canonical()
+    cabac_on = g.entropy == "cabac"
+    byte_entropy = "zlib" if cabac_on else g.entropy
     return {
         "basis_1d": f"basis_{g.transform}",
         "quality_base": f"base_{g.quant_curve}",
@@ -62,8 +66,11 @@ def switch_choices(genome: Genome) -> dict[str, str]:
         "motion_search": f"search_{g.search}",
         "deblock": "deblock_on" if g.deblock else "deblock_off",
         "decide_modes": "decide_rd" if g.rd_lambda else "decide_threshold",
-        "entropy_encode": f"encode_{g.entropy}",
-        "entropy_decode": f"decode_{g.entropy}",
+        "entropy_encode": f"encode_{byte_entropy}",
+        "entropy_decode": f"decode_{byte_entropy}",
+        "payload_models": "models_cabac" if cabac_on else "entropy_models",
+        "write_payload": "payload_cabac" if cabac_on else "payload_sections",
+        "read_payload": "parse_cabac" if cabac_on else "parse_payload_sections",
         "inter_coding": "no_inter" if g.intra_only else "code_inter",
         "predict_frame": "no_prediction" if g.intra_only else "motion_prediction",
     }

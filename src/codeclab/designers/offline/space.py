@@ -52,7 +52,12 @@ KNOBS: tuple[KnobSpec, ...] = (
     KnobSpec(
         "downscale_below", (0, 20, 35, 50), "code at half size below this quality (0 = never)"
     ),
-    KnobSpec("entropy", ("zlib", "lzma", "range"), "back end: zlib, lzma or adaptive range coder"),
+    KnobSpec(
+        "entropy",
+        ("zlib", "lzma", "range", "cabac"),
+        "back end: zlib, lzma, adaptive range coder of bytes, or context-adaptive binary "
+        "arithmetic coding of the symbols (CABAC-like)",
+    ),
     KnobSpec("zlib_level", (1, 6, 9), "zlib compression level"),
 )
 """Every knob of the space, in genome field order."""
@@ -214,7 +219,12 @@ class Genome:
         parts.append(f"deblock {g.deblock}" if g.deblock else "no deblock")
         if g.downscale_below:
             parts.append(f"half size below q{g.downscale_below}")
-        entropy = {"zlib": f"zlib-{g.zlib_level}", "lzma": "lzma", "range": "range coder"}
+        entropy = {
+            "zlib": f"zlib-{g.zlib_level}",
+            "lzma": "lzma",
+            "range": "range coder",
+            "cabac": "CABAC",
+        }
         parts.append(f"{entropy[g.entropy]} entropy")
         return ", ".join(parts)
 

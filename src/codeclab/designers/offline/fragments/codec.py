@@ -11,11 +11,7 @@ from codeclab.designers.offline.fragments.config import (
     MACROBLOCK,
     RD_LAMBDA,
 )
-from codeclab.designers.offline.fragments.entropy import (
-    entropy_decode,
-    entropy_encode,
-    entropy_models,
-)
+from codeclab.designers.offline.fragments.cabac import payload_models, read_payload, write_payload
 from codeclab.designers.offline.fragments.frame import (
     SECTIONS,
     TAG_INTRA,
@@ -23,8 +19,6 @@ from codeclab.designers.offline.fragments.frame import (
     Layout,
     frame_quantiser,
     is_intra,
-    pack_sections,
-    parse_sections,
     predict_frame,
     push_reference,
     reconstruct,
@@ -163,7 +157,7 @@ class Encoder:
         self.quality = max(1, int_param(params, "quality", 50, 0, 100))
         self.layout = Layout(width, height, 2 if self.quality < DOWNSCALE_BELOW else 1)
         self.refs: list[Planes] = []
-        self.models = entropy_models(SECTIONS)
+        self.models = payload_models(SECTIONS)
         self.quantisers: dict[tuple[int, bool], Quantiser] = {}
         self.hint = np.zeros((self.layout.nmb, 2), dtype=np.int64)
         self.frame_index = 0
@@ -179,7 +173,7 @@ class Encoder:
         vectors = np.zeros((layout.nmb, 2), dtype=np.int64)
         modes: I64 | None = None
         if intra:
-            self.models = entropy_models(SECTIONS)
+            self.models = payload_models(SECTIONS)
             levels = [
                 quantise(
                     to_blocks(cur[p] - np.int64(128), n), forwards[p], steps[p], INTRA_ROUNDING
@@ -190,7 +184,7 @@ class Encoder:
             modes, vectors, levels, self.hint = inter_coding(
                 layout, self.refs, cur, self.hint, quant
             )
-        payload = entropy_encode(pack_sections(layout, modes, vectors, levels), self.models)
+        payload = write_payload(layout, modes, vectors, levels, self.models, len(self.refs))
         frame = reconstruct(layout, self.refs, quant, modes, vectors, levels)
         self.refs = push_reference(self.refs, frame)
         self.reconstruction = layout.output(frame)
@@ -207,7 +201,7 @@ class Decoder:
     def __init__(self, width: int, height: int, fps: float) -> None:
         self.layouts = {scale: Layout(width, height, scale) for scale in (1, 2)}
         self.refs: list[Planes] = []
-        self.models = entropy_models(SECTIONS)
+        self.models = payload_models(SECTIONS)
         self.quantisers: dict[tuple[int, bool], Quantiser] = {}
         self.frame_index = 0
 
@@ -225,9 +219,10 @@ class Decoder:
             raise ValueError(f"{what}: P-frame before any I-frame")
         layout = self.layouts[2 if quality < DOWNSCALE_BELOW else 1]
         if intra:
-            self.models = entropy_models(SECTIONS)
-        sections = entropy_decode(packet[2:], self.models, what)
-        modes, vectors, levels = parse_sections(layout, sections, intra, len(self.refs), what)
+            self.models = payload_models(SECTIONS)
+        modes, vectors, levels = read_payload(
+            layout, packet[2:], intra, len(self.refs), self.models, what
+        )
         quant = frame_quantiser(self.quantisers, quality, intra)
         frame = reconstruct(layout, self.refs, quant, modes, vectors, levels)
         self.refs = push_reference(self.refs, frame)

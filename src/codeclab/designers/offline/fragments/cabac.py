@@ -1,0 +1,506 @@
+"""Context-adaptive binary arithmetic coding of a frame's symbols, as H.264's CABAC does it.
+
+The packet's payload is one range-coded stream of binary decisions ("bins"), each coded with
+an adaptive probability chosen by its context, or at probability 1/2 ("bypass"):
+
+* modes: a skip flag per macroblock, its context the number of coded neighbours (left, top);
+  with two references, which one;
+* motion: each vector minus the median of its neighbours' (left, top, top-right or top-left),
+  per component: a zero flag (context from the neighbours' difference sizes), a unary prefix
+  of the size with adaptive contexts, an Exp-Golomb suffix and the sign in bypass;
+* coefficients, per plane: a coded-block flag per transform block (context: coded neighbours),
+  then per coded block the significance map in zig-zag order (significant? last? contexts by
+  position), then the levels in reverse order (greater than one? contexts counting the levels
+  already coded, as CABAC; unary remainder, Exp-Golomb escape, bypass sign).
+
+Intra and inter blocks, luma and chroma have their own contexts. The encoder builds every bin
+and its context with numpy, then runs the arithmetic coder over them; the decoder derives the
+same contexts one bin at a time. Probabilities adapt across the P-frames of a group and start
+again at every I-frame.
+"""
+
+import numpy as np
+
+from codeclab.designers.offline.fragments.config import CHROMA_T, LUMA_T, SUBPEL
+from codeclab.designers.offline.fragments.entropy import (
+    PROB_BITS,
+    TOP,
+    entropy_decode,
+    entropy_encode,
+    entropy_models,
+)
+from codeclab.designers.offline.fragments.frame import (
+    MAX_VECTOR,
+    Layout,
+    pack_sections,
+    parse_sections,
+)
+from codeclab.designers.offline.fragments.types import I64
+
+CABAC_SHIFT = 5
+HALF = 1 << (PROB_BITS - 1)
+CTX_SKIP = 0  # 3: coded neighbours
+CTX_REF = 3
+CTX_MVD = 8  # per component 16: zero flag (3), prefix (5)
+MVD_PREFIX = 8
+CTX_COEF = 64  # per category (intra luma, intra chroma, inter luma, inter chroma) 80:
+CAT_STRIDE = 80
+CTX_CBF = 0  # 3
+CTX_SIG = 3  # 32 position classes
+CTX_LAST = 35  # 32
+CTX_GT1 = 67  # 5
+CTX_REM = 72  # 5
+LEVEL_PREFIX = 13
+CONTEXTS = CTX_COEF + 4 * CAT_STRIDE
+
+
+def position_classes(ncoef: int) -> I64:
+    """Context class (0..31) of each zig-zag position: one per position below 16, then one
+    per 8 positions, then all positions beyond 136 together."""
+    pos = np.arange(ncoef, dtype=np.int64)
+    classes: I64 = np.where(pos < 16, pos, 16 + np.minimum(15, (pos - 16) // 8))
+    return classes
+
+
+def models_cabac(count: int) -> list[list[int]]:
+    """Fresh context probabilities (of a 0 bin, PROB_BITS bits), one flat list."""
+    return [[HALF] * CONTEXTS]
+
+
+# --- the binary range coder ------------------------------------------------------------------
+
+
+def rc_encode(contexts: list[int], bins: list[int], probs: list[int]) -> bytes:
+    """Range-code `bins` (0/1), each with adaptive probability `probs[context]`, or at 1/2 when
+    its context is -1; LZMA's coder (32-bit range, carry kept in `cache`). Trailing zero bytes
+    are dropped: the decoder reads zeros past the end."""
+    out = bytearray()
+    low, span, cache, pending = 0, 0xFFFFFFFF, 0, 1
+    one = 1 << PROB_BITS
+    for context, bit in zip(contexts, bins, strict=True):
+        if context < 0:
+            span >>= 1
+            if bit:
+                low += span
+        else:
+            p = probs[context]
+            bound = (span >> PROB_BITS) * p
+            if bit:
+                low += bound
+                span -= bound
+                probs[context] = p - (p >> CABAC_SHIFT)
+            else:
+                span = bound
+                probs[context] = p + ((one - p) >> CABAC_SHIFT)
+        while span < TOP:
+            span <<= 8
+            if low < 0xFF000000 or low > 0xFFFFFFFF:
+                carry = low >> 32
+                out.append((cache + carry) & 0xFF)
+                out.extend([(0xFF + carry) & 0xFF] * (pending - 1))
+                pending = 0
+                cache = (low >> 24) & 0xFF
+            pending += 1
+            low = (low & 0x00FFFFFF) << 8
+    for _ in range(5):
+        if low < 0xFF000000 or low > 0xFFFFFFFF:
+            carry = low >> 32
+            out.append((cache + carry) & 0xFF)
+            out.extend([(0xFF + carry) & 0xFF] * (pending - 1))
+            pending = 0
+            cache = (low >> 24) & 0xFF
+        pending += 1
+        low = (low & 0x00FFFFFF) << 8
+    return bytes(out[1:]).rstrip(b"\x00")  # the first byte is always 0
+
+
+class BinDecoder:
+    """Inverse of `rc_encode`, one bin at a time."""
+
+    def __init__(self, data: bytes, probs: list[int], what: str) -> None:
+        self.data = data
+        self.pos = 4
+        self.code = int.from_bytes((data[:4] + bytes(4))[:4], "big")
+        self.span = 0xFFFFFFFF
+        self.probs = probs
+        self.what = what
+        self.limit = 8 * len(data) + 64
+
+    def normalise(self) -> None:
+        while self.span < TOP:
+            self.span <<= 8
+            byte = self.data[self.pos] if self.pos < len(self.data) else 0
+            self.code = ((self.code << 8) | byte) & 0xFFFFFFFF
+            self.pos += 1
+        if self.pos > self.limit:
+            raise ValueError(f"{self.what}: the coded stream ends too early")
+
+    def bit(self, context: int) -> int:
+        p = self.probs[context]
+        bound = (self.span >> PROB_BITS) * p
+        if self.code < bound:
+            self.span = bound
+            self.probs[context] = p + (((1 << PROB_BITS) - p) >> CABAC_SHIFT)
+            bit = 0
+        else:
+            self.code -= bound
+            self.span -= bound
+            self.probs[context] = p - (p >> CABAC_SHIFT)
+            bit = 1
+        if self.span < TOP:
+            self.normalise()
+        return bit
+
+    def bypass(self) -> int:
+        self.span >>= 1
+        bit = 0
+        if self.code >= self.span:
+            self.code -= self.span
+            bit = 1
+        if self.span < TOP:
+            self.normalise()
+        return bit
+
+    def exp_golomb(self) -> int:
+        """An order-0 Exp-Golomb value in bypass bins (as H.264's UEG suffix)."""
+        value, k = 0, 0
+        while self.bypass():
+            value += 1 << k
+            k += 1
+            if k > 24:
+                raise ValueError(f"{self.what}: an Exp-Golomb code runs past 24 bits")
+        for shift in range(k - 1, -1, -1):
+            value += self.bypass() << shift
+        return value
+
+
+# --- binarisation, vectorised ----------------------------------------------------------------
+
+
+def exp_golomb_bins(value: int) -> list[int]:
+    """Bins of an order-0 Exp-Golomb `value` (see `BinDecoder.exp_golomb`)."""
+    bins, k = [], 0
+    while value >= (1 << k):
+        bins.append(1)
+        value -= 1 << k
+        k += 1
+    bins.append(0)
+    bins += [(value >> shift) & 1 for shift in range(k - 1, -1, -1)]
+    return bins
+
+
+def unary_bins(
+    values: I64, first_ctx: I64, rest_ctx: I64, cap: int, grow: int
+) -> tuple[list[I64], list[I64], list[I64]]:
+    """Per value (>= 0), in order: a flag (value > 0) in `first_ctx`; when set, a unary prefix
+    of min(value - 1, cap) ones (then a 0 when below cap), bin i in context `rest_ctx` +
+    min(i, grow); then an Exp-Golomb escape of value - 1 - cap in bypass. Returns (owner,
+    context, bin) arrays: `owner` is the index of the value each bin belongs to, for
+    interleaving with other bins by a stable sort."""
+    count = values.size
+    t = np.maximum(values - 1, 0)
+    prefix = np.where(values > 0, np.minimum(t, cap) + (t < cap), 0)
+    index = np.arange(count, dtype=np.int64)
+    start = np.cumsum(prefix) - prefix
+    within = np.arange(int(prefix.sum()), dtype=np.int64) - np.repeat(start, prefix)
+    owners = [index, np.repeat(index, prefix)]
+    contexts = [first_ctx, np.repeat(rest_ctx, prefix) + np.minimum(within, grow)]
+    bins = [(values > 0).astype(np.int64), (within < np.repeat(t, prefix)).astype(np.int64)]
+    for i in np.flatnonzero((values > 0) & (t >= cap)):
+        escape = np.array(exp_golomb_bins(int(t[i]) - cap), dtype=np.int64)
+        owners.append(np.full(escape.size, i, dtype=np.int64))
+        contexts.append(np.full(escape.size, -1, dtype=np.int64))
+        bins.append(escape)
+    return owners, contexts, bins
+
+
+def interleave(owners: list[I64], contexts: list[I64], bins: list[I64]) -> tuple[I64, I64]:
+    """(contexts, bins) ordered by owner, keeping the order of the parts within one owner."""
+    owner = np.concatenate(owners)
+    order = np.argsort(owner, kind="stable")
+    return np.concatenate(contexts)[order], np.concatenate(bins)[order]
+
+
+def neighbour_sum(grid: I64) -> I64:
+    """Per cell of a 2-D grid, the value of its left plus its top neighbour (0 outside)."""
+    total = np.zeros_like(grid)
+    total[:, 1:] += grid[:, :-1]
+    total[1:, :] += grid[:-1, :]
+    return total
+
+
+def median_predictors(vectors: I64, mby: int, mbx: int) -> I64:
+    """Per macroblock (raster), the median of the left, top and top-right (top-left at the right
+    edge) vectors, the left one on the first row; missing neighbours count as (0, 0)."""
+    grid = vectors.reshape(mby, mbx, 2)
+    left = np.zeros_like(grid)
+    left[:, 1:] = grid[:, :-1]
+    top = np.zeros_like(grid)
+    top[1:] = grid[:-1]
+    diag = np.zeros_like(grid)
+    diag[1:, :-1] = grid[:-1, 1:]
+    if mbx > 1:
+        diag[1:, -1] = grid[:-1, -2]
+    stacked = np.stack((left, top, diag))
+    median = stacked.sum(axis=0) - stacked.max(axis=0) - stacked.min(axis=0)
+    median[0] = left[0]
+    found: I64 = median.reshape(-1, 2)
+    return found
+
+
+def motion_bins(layout: Layout, modes: I64, vectors: I64, nrefs: int) -> tuple[I64, I64]:
+    """(contexts, bins) of the modes and motion vector differences of a P-frame."""
+    mby, mbx = layout.mby, layout.mbx
+    coded = (modes != 0).astype(np.int64)
+    skip_ctx = CTX_SKIP + neighbour_sum(coded.reshape(mby, mbx)).ravel()
+    owners, contexts, bins = [np.arange(layout.nmb)], [skip_ctx], [coded]
+    if nrefs > 1:
+        moving = np.flatnonzero(coded)
+        owners.append(moving)
+        contexts.append(np.full(moving.size, CTX_REF, dtype=np.int64))
+        bins.append(modes[moving] - 1)
+    modes_ctx, modes_bins = interleave(owners, contexts, bins)
+    differences = vectors - median_predictors(vectors, mby, mbx)
+    differences[coded == 0] = 0
+    moving = np.flatnonzero(coded)
+    owners, contexts, bins = [], [], []
+    for c in range(2):
+        size = np.abs(differences[:, c])
+        near = neighbour_sum(size.reshape(mby, mbx)).ravel()[moving]
+        zero_ctx = CTX_MVD + 16 * c + (near >= 3 * SUBPEL) + (near > 32 * SUBPEL)
+        values = size[moving]
+        rest_ctx = np.full(moving.size, CTX_MVD + 16 * c + 3, dtype=np.int64)
+        o, x, b = unary_bins(values, zero_ctx, rest_ctx, MVD_PREFIX, 4)
+        # per vector: component y then x; within one, the unary bins then the sign
+        signed = np.flatnonzero(values)
+        o.append(signed)
+        x.append(np.full(signed.size, -1, dtype=np.int64))
+        b.append((differences[moving[signed], c] < 0).astype(np.int64))
+        owners += [2 * own + c for own in o]
+        contexts += x
+        bins += b
+    mv_ctx, mv_bins = interleave(owners, contexts, bins)
+    return np.concatenate((modes_ctx, mv_ctx)), np.concatenate((modes_bins, mv_bins))
+
+
+def coefficient_bins(levels: I64, present: I64, grid: tuple[int, int], base: int) -> tuple[I64, I64]:
+    """(contexts, bins) of one plane's zig-zag `levels` (every block of the plane, raster order)
+    for the blocks where `present` is set: coded-block flags, significance maps, levels."""
+    ncoef = levels.shape[1]
+    nonzero = levels != 0
+    coded = nonzero.any(axis=1) & present
+    near = neighbour_sum(coded.reshape(grid).astype(np.int64)).ravel()
+    parts_ctx = [base + CTX_CBF + near[present]]
+    parts_bins = [coded[present].astype(np.int64)]
+    blocks = levels[coded]
+    if blocks.size:
+        mask = nonzero[coded]
+        count = blocks.shape[0]
+        last = ncoef - 1 - np.argmax(mask[:, ::-1], axis=1)
+        span = last + 1
+        owner = np.repeat(np.arange(count, dtype=np.int64), span)
+        pos = np.arange(int(span.sum()), dtype=np.int64) - np.repeat(np.cumsum(span) - span, span)
+        classes = position_classes(ncoef)[pos]
+        sig = mask[owner, pos]
+        inner = pos < ncoef - 1
+        ctx = np.stack((base + CTX_SIG + classes, base + CTX_LAST + classes), axis=1).ravel()
+        bits = np.stack((sig, pos == last[owner]), axis=1).ravel().astype(np.int64)
+        keep = np.stack((inner, inner & sig), axis=1).ravel()
+        parts_ctx.append(ctx[keep])
+        parts_bins.append(bits[keep])
+        reverse = blocks[:, ::-1]
+        block, column = np.nonzero(reverse)
+        values = reverse[block, column]
+        extra = np.abs(values) - 1
+        greater = (extra > 0).astype(np.int64)
+        equal = 1 - greater
+        first = np.searchsorted(block, block)  # index of the block's first level
+        gt1 = np.cumsum(greater) - greater
+        eq1 = np.cumsum(equal) - equal
+        gt1 -= gt1[first]
+        eq1 -= eq1[first]
+        first_ctx = base + CTX_GT1 + np.where(gt1 > 0, 0, np.minimum(4, 1 + eq1))
+        rest_ctx = base + CTX_REM + np.minimum(4, gt1)
+        o, x, b = unary_bins(extra, first_ctx, rest_ctx, LEVEL_PREFIX, 0)
+        o.append(np.arange(values.size, dtype=np.int64))
+        x.append(np.full(values.size, -1, dtype=np.int64))
+        b.append((values < 0).astype(np.int64))
+        level_ctx, level_bins = interleave(o, x, b)
+        parts_ctx.append(level_ctx)
+        parts_bins.append(level_bins)
+    return np.concatenate(parts_ctx), np.concatenate(parts_bins)
+
+
+def payload_cabac(
+    layout: Layout,
+    modes: I64 | None,
+    vectors: I64,
+    levels: list[I64],
+    models: list[list[int]],
+    nrefs: int,
+) -> bytes:
+    """The frame's symbols as one CABAC stream (see the module docstring). I-frames code each
+    plane's DC levels as differences along its raster order."""
+    parts_ctx, parts_bins = [], []
+    if modes is None:
+        cats = (0, 1, 1)
+        present = [np.ones(n, dtype=np.bool_) for n in layout.nblocks]
+        coded_levels = []
+        for plane_levels in levels:
+            differences = plane_levels.copy()
+            differences[:, 0] = np.diff(plane_levels[:, 0], prepend=0)
+            coded_levels.append(differences)
+    else:
+        cats = (2, 3, 3)
+        present = [modes[mb] != 0 for mb in layout.mb_of]
+        coded_levels = levels
+        ctx, bins = motion_bins(layout, modes, vectors, nrefs)
+        parts_ctx.append(ctx)
+        parts_bins.append(bins)
+    for p in range(3):
+        base = CTX_COEF + CAT_STRIDE * cats[p]
+        ctx, bins = coefficient_bins(coded_levels[p], present[p], layout.grids[p], base)
+        parts_ctx.append(ctx)
+        parts_bins.append(bins)
+    contexts = np.concatenate(parts_ctx).tolist()
+    return rc_encode(contexts, np.concatenate(parts_bins).tolist(), models[0])
+
+
+def read_unary(decoder: BinDecoder, first: int, rest: int, cap: int, grow: int) -> int:
+    """Inverse of `unary_bins` for one value."""
+    if not decoder.bit(first):
+        return 0
+    ones = 0
+    while ones < cap and decoder.bit(rest + min(ones, grow)):
+        ones += 1
+    if ones == cap:
+        return cap + 1 + decoder.exp_golomb()
+    return ones + 1
+
+
+def parse_motion(
+    decoder: BinDecoder, layout: Layout, nrefs: int, what: str
+) -> tuple[I64, I64]:
+    """Inverse of `motion_bins`: (modes, vectors)."""
+    mby, mbx = layout.mby, layout.mbx
+    modes = [0] * layout.nmb
+    for mb in range(layout.nmb):
+        r, c = divmod(mb, mbx)
+        near = (c > 0 and modes[mb - 1] != 0) + (r > 0 and modes[mb - mbx] != 0)
+        if decoder.bit(CTX_SKIP + near):
+            modes[mb] = 1 + (decoder.bit(CTX_REF) if nrefs > 1 else 0)
+    vectors = [[0, 0] for _ in range(layout.nmb)]
+    sizes = [[0, 0] for _ in range(layout.nmb)]
+    zero = [0, 0]
+    for mb in range(layout.nmb):
+        if not modes[mb]:
+            continue
+        r, c = divmod(mb, mbx)
+        left = vectors[mb - 1] if c > 0 else zero
+        if r == 0:
+            predicted = left
+        else:
+            top = vectors[mb - mbx]
+            if c + 1 < mbx:
+                diag = vectors[mb - mbx + 1]
+            else:
+                diag = vectors[mb - mbx - 1] if c > 0 else zero
+            predicted = [sorted((left[k], top[k], diag[k]))[1] for k in range(2)]
+        for k in range(2):
+            near = (sizes[mb - 1][k] if c > 0 else 0) + (sizes[mb - mbx][k] if r > 0 else 0)
+            first = CTX_MVD + 16 * k + (near >= 3 * SUBPEL) + (near > 32 * SUBPEL)
+            size = read_unary(decoder, first, CTX_MVD + 16 * k + 3, MVD_PREFIX, 4)
+            if size and decoder.bypass():
+                size = -size
+            sizes[mb][k] = abs(size)
+            vectors[mb][k] = predicted[k] + size
+            if abs(vectors[mb][k]) > MAX_VECTOR:
+                raise ValueError(f"{what}: a motion vector exceeds +-{MAX_VECTOR}")
+    return np.array(modes, dtype=np.int64), np.array(vectors, dtype=np.int64).reshape(-1, 2)
+
+
+def parse_coefficients(
+    decoder: BinDecoder, present: I64, grid: tuple[int, int], ncoef: int, base: int
+) -> I64:
+    """Inverse of `coefficient_bins`: the plane's (blocks, ncoef) zig-zag levels."""
+    rows, cols = grid
+    coded = [False] * (rows * cols)
+    for b in np.flatnonzero(present).tolist():
+        r, c = divmod(b, cols)
+        near = (c > 0 and coded[b - 1]) + (r > 0 and coded[b - cols])
+        coded[b] = bool(decoder.bit(base + CTX_CBF + near))
+    chosen = [b for b in range(rows * cols) if coded[b]]
+    classes = position_classes(ncoef).tolist()
+    positions = []
+    for _ in chosen:
+        found = []
+        for pos in range(ncoef - 1):
+            if decoder.bit(base + CTX_SIG + classes[pos]):
+                found.append(pos)
+                if decoder.bit(base + CTX_LAST + classes[pos]):
+                    break
+        else:
+            found.append(ncoef - 1)
+        positions.append(found)
+    levels = np.zeros((rows * cols, ncoef), dtype=np.int64)
+    for b, found in zip(chosen, positions, strict=True):
+        gt1 = eq1 = 0
+        row = levels[b]
+        for pos in reversed(found):
+            first = base + CTX_GT1 + (0 if gt1 else min(4, 1 + eq1))
+            extra = read_unary(decoder, first, base + CTX_REM + min(4, gt1), LEVEL_PREFIX, 0)
+            if extra:
+                gt1 += 1
+            else:
+                eq1 += 1
+            value = extra + 1
+            row[pos] = -value if decoder.bypass() else value
+    return levels
+
+
+def parse_cabac(
+    layout: Layout, data: bytes, intra: bool, nrefs: int, models: list[list[int]], what: str
+) -> tuple[I64 | None, I64, list[I64]]:
+    """Inverse of `payload_cabac`: (modes, vectors, levels per plane)."""
+    decoder = BinDecoder(data, models[0], what)
+    if intra:
+        modes = None
+        vectors = np.zeros((layout.nmb, 2), dtype=np.int64)
+        cats = (0, 1, 1)
+        present = [np.ones(n, dtype=np.bool_) for n in layout.nblocks]
+    else:
+        modes, vectors = parse_motion(decoder, layout, nrefs, what)
+        cats = (2, 3, 3)
+        present = [modes[mb] != 0 for mb in layout.mb_of]
+    levels = []
+    for p, ncoef in enumerate((LUMA_T * LUMA_T, CHROMA_T * CHROMA_T, CHROMA_T * CHROMA_T)):
+        base = CTX_COEF + CAT_STRIDE * cats[p]
+        plane_levels = parse_coefficients(decoder, present[p], layout.grids[p], ncoef, base)
+        if intra:
+            plane_levels[:, 0] = np.cumsum(plane_levels[:, 0])
+        levels.append(plane_levels)
+    return modes, vectors, levels
+
+
+def payload_sections(
+    layout: Layout,
+    modes: I64 | None,
+    vectors: I64,
+    levels: list[I64],
+    models: list[list[int]],
+    nrefs: int,
+) -> bytes:
+    """The frame's symbols as byte sections through the byte-oriented back end."""
+    return entropy_encode(pack_sections(layout, modes, vectors, levels), models)
+
+
+def parse_payload_sections(
+    layout: Layout, data: bytes, intra: bool, nrefs: int, models: list[list[int]], what: str
+) -> tuple[I64 | None, I64, list[I64]]:
+    """Inverse of `payload_sections`."""
+    return parse_sections(layout, entropy_decode(data, models, what), intra, nrefs, what)
+
+
+payload_models = entropy_models
+write_payload = payload_sections
+read_payload = parse_payload_sections
