@@ -173,31 +173,21 @@ def api_router() -> APIRouter:
         records = dashboard.lab.records
         if run is not None:
             records.get_run(run)  # 404 for an unknown run
-        if order == "-created_at":  # the common case: ids from the index, then the rows
-            ids = queries.page(
-                records,
-                limit=limit,
-                offset=offset,
-                run_id=run,
-                achieved=achieved,
-                status=None if status is None else status.value,
-            )
-            items = queries.experiments(records, [exp_id for exp_id, _ in ids])
-        else:
-            items = records.list_experiments(
-                run_id=run,
-                achieved=achieved,
-                status=status,
-                limit=limit,
-                offset=offset,
-                order=order,
-            )
+        rows = queries.listed(
+            records,
+            limit=limit,
+            offset=offset,
+            run_id=run,
+            achieved=achieved,
+            status=None if status is None else status.value,
+            order=order,
+        )
         total = records.count_experiments(run_id=run, achieved=achieved, status=status)
         return schemas.ExperimentList(
             total=total,
             limit=limit,
             offset=offset,
-            items=[schemas.ExperimentSummary.of(r) for r in items],
+            items=[schemas.ExperimentSummary.of_listed(row) for row in rows],
         )
 
     @router.get(

@@ -22,7 +22,13 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 
 from codeclab.storage.models import Experiment, ExperimentStatus, PublishStatus, Run
-from codeclab.storage.records import ExperimentRecord, PhaseRecord, RecordNotFound, RecordStore
+from codeclab.storage.records import (
+    ORDER_FIELDS,
+    ExperimentRecord,
+    PhaseRecord,
+    RecordNotFound,
+    RecordStore,
+)
 from codeclab.web import views
 
 MAX_GENERATIONS = 20
@@ -375,3 +381,147 @@ def totals(records: RecordStore) -> Totals:
         bytes_stored=stored,
         experiments_storing=storing,
     )
+
+
+@dataclass(frozen=True)
+class ListedExperiment:
+    """What the experiment list shows of one experiment: its headline columns and, from the
+    comparison, only the saving against the reference encoder (read by the database)."""
+
+    id: str
+    run_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    status: str
+    current_phase: str | None
+    failed_phase: str | None
+    error: str | None
+    designer: str
+    rationale: str
+    parent_ids: list[str]
+    codec_sha256: str | None
+    clip_sha256: str | None
+    target_achieved: bool | None
+    tier: int | None
+    bitrate_bps: float | None
+    psnr_y: float | None
+    ssim_y: float | None
+    vmaf: float | None
+    saving_vs_reference_percent: float | None
+    publish_status: str
+    bytes_stored: int
+
+    @property
+    def title(self) -> str:
+        return views.post_title(self.rationale, self.designer, self.id)
+
+
+# The part of the comparison JSON a list row needs: the comparison with the reference encoder,
+# extracted by the database (SQLite's json_extract, PostgreSQL's #>), so a page of fifty never
+# decodes fifty whole comparisons.  (The object, not the number inside it: SQLite would print a
+# number extracted alone with 15 significant digits.)
+_REFERENCE_COMPARISON = Experiment.comparison[("comparisons", views.REFERENCE_ENCODER)]
+
+_LISTED = (
+    Experiment.id,
+    Experiment.run_id,
+    Experiment.created_at,
+    Experiment.updated_at,
+    Experiment.status,
+    Experiment.current_phase,
+    Experiment.failed_phase,
+    Experiment.error,
+    Experiment.designer,
+    Experiment.rationale,
+    Experiment.parent_ids,
+    Experiment.codec_sha256,
+    Experiment.clip_sha256,
+    Experiment.target_achieved,
+    Experiment.tier,
+    Experiment.bitrate_bps,
+    Experiment.psnr_y,
+    Experiment.ssim_y,
+    Experiment.vmaf,
+    _REFERENCE_COMPARISON,
+    Experiment.publish_status,
+    Experiment.bytes_stored,
+)
+
+
+def listed_record(record: ExperimentRecord) -> ListedExperiment:
+    """The list row of a whole record (the same values :func:`listed` reads)."""
+    saving = views.reference_saving(record)
+    return ListedExperiment(
+        id=record.id,
+        run_id=record.run_id,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        status=record.status.value,
+        current_phase=record.current_phase,
+        failed_phase=record.failed_phase,
+        error=record.error,
+        designer=record.designer,
+        rationale=record.rationale,
+        parent_ids=list(record.parent_ids),
+        codec_sha256=record.codec_sha256,
+        clip_sha256=record.clip_sha256,
+        target_achieved=record.target_achieved,
+        tier=record.tier,
+        bitrate_bps=record.bitrate_bps,
+        psnr_y=record.psnr_y,
+        ssim_y=record.ssim_y,
+        vmaf=record.vmaf,
+        saving_vs_reference_percent=None if saving is None else saving.percent,
+        publish_status=record.publish_status.value,
+        bytes_stored=record.bytes_stored,
+    )
+
+
+def _listed(row: Sequence[Any]) -> ListedExperiment:
+    values = list(row)
+    values[10] = list(values[10] or [])
+    reference = values[19]
+    values[19] = (
+        views.finite_number(reference.get("saving_percent_at_equal_psnr_y"))
+        if isinstance(reference, dict)
+        else None
+    )
+    return ListedExperiment(*values)
+
+
+def listed(
+    records: RecordStore,
+    *,
+    limit: int,
+    offset: int,
+    run_id: str | None = None,
+    achieved: bool | None = None,
+    status: str | None = None,
+    order: str = "-created_at",
+) -> list[ListedExperiment]:
+    """One page of experiments matching the filters, as list rows, in one narrow query.
+
+    ``order`` is a field of ``ORDER_FIELDS``, with a leading '-' for descending; missing
+    values come last and ties go by id, as in ``RecordStore.list_experiments``.  The default,
+    newest first, walks the ``created_at`` index alone (as :func:`page` does)."""
+    query = select(*_LISTED)
+    if run_id is not None:
+        query = query.where(Experiment.run_id == run_id)
+    if achieved is not None:
+        query = query.where(Experiment.target_achieved.is_(achieved))
+    if status is not None:
+        query = query.where(Experiment.status == status)
+    name = order.removeprefix("-")
+    if name not in ORDER_FIELDS:
+        raise ValueError(f"cannot order experiments by {order!r}; use one of {ORDER_FIELDS}")
+    if order == "-created_at":
+        query = query.order_by(Experiment.created_at.desc())
+    else:
+        column = _EXPERIMENTS.c[name]
+        if order.startswith("-"):
+            query = query.order_by(column.desc().nulls_last(), Experiment.id.desc())
+        else:
+            query = query.order_by(column.asc().nulls_last(), Experiment.id.asc())
+    query = query.limit(limit).offset(offset)
+    with records.engine.connect() as connection:
+        return [_listed(row) for row in connection.execute(query)]

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from codeclab.storage.records import ExperimentRecord, RunRecord
-from codeclab.web import queries, views
+from codeclab.web import queries
 
 
 class ExperimentSummary(BaseModel):
@@ -44,33 +44,36 @@ class ExperimentSummary(BaseModel):
 
     @classmethod
     def of(cls, record: ExperimentRecord) -> ExperimentSummary:
-        saving = views.reference_saving(record)
+        return cls.of_listed(queries.listed_record(record))
+
+    @classmethod
+    def of_listed(cls, row: queries.ListedExperiment) -> ExperimentSummary:
         return cls(
-            id=record.id,
-            run_id=record.run_id,
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-            status=record.status.value,
-            current_phase=record.current_phase,
-            failed_phase=record.failed_phase,
-            error=record.error,
-            designer=record.designer,
-            title=views.title(record),
-            parent_ids=list(record.parent_ids),
-            codec_sha256=record.codec_sha256,
-            clip_sha256=record.clip_sha256,
-            target_achieved=record.target_achieved,
-            tier=record.tier,
-            bitrate_bps=record.bitrate_bps,
-            mbps=views.mbps(record),
-            psnr_y=record.psnr_y,
-            ssim_y=record.ssim_y,
-            vmaf=record.vmaf,
-            saving_vs_x265_percent=None if saving is None else saving.percent,
-            publish_status=record.publish_status.value,
-            bytes_stored=record.bytes_stored,
-            page=f"/experiments/{record.id}",
-            api=f"/api/experiments/{record.id}",
+            id=row.id,
+            run_id=row.run_id,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            status=row.status,
+            current_phase=row.current_phase,
+            failed_phase=row.failed_phase,
+            error=row.error,
+            designer=row.designer,
+            title=row.title,
+            parent_ids=row.parent_ids,
+            codec_sha256=row.codec_sha256,
+            clip_sha256=row.clip_sha256,
+            target_achieved=row.target_achieved,
+            tier=row.tier,
+            bitrate_bps=row.bitrate_bps,
+            mbps=None if row.bitrate_bps is None else row.bitrate_bps / 1e6,
+            psnr_y=row.psnr_y,
+            ssim_y=row.ssim_y,
+            vmaf=row.vmaf,
+            saving_vs_x265_percent=row.saving_vs_reference_percent,
+            publish_status=row.publish_status,
+            bytes_stored=row.bytes_stored,
+            page=f"/experiments/{row.id}",
+            api=f"/api/experiments/{row.id}",
         )
 
 

@@ -33,6 +33,11 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def finite_number(value: Any) -> float | None:
+    """A JSON value as a finite float; None for anything else (bools, strings, NaN, inf)."""
+    return _number(value)
+
+
 def comparison_of(record: ExperimentRecord) -> dict[str, Any]:
     return record.comparison if isinstance(record.comparison, dict) else {}
 
