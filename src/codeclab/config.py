@@ -9,6 +9,8 @@ The TOML file is ``$CODECLAB_CONFIG`` if set, else ``./codeclab.toml`` if presen
     public_url = "http://127.0.0.1:8000"                      # where the dashboard serves links
     publish = "success"                                       # or "always" / "never"
     price_per_gb_month = 0.023                                # storage cost estimate, USD
+    admin_token = "..."        # the dashboard's admin actions: start/stop campaigns, delete...
+    read_token = "..."         # when set, reading the dashboard needs a token too
 
     [sandbox]
     isolation = "bwrap"        # bwrap+seccomp, bwrap, landlock+seccomp, rlimits; default: strongest
@@ -18,8 +20,13 @@ The TOML file is ``$CODECLAB_CONFIG`` if set, else ``./codeclab.toml`` if presen
     memory_mb = 4096
 
 Environment variables: ``CODECLAB_DATA_DIR``, ``CODECLAB_DATABASE_URL``,
-``CODECLAB_STORE_URL``, ``CODECLAB_PUBLIC_URL``, ``CODECLAB_ISOLATION``. S3 credentials
-come from boto3's usual chain (``AWS_ACCESS_KEY_ID`` ...), never from this file.
+``CODECLAB_STORE_URL``, ``CODECLAB_PUBLIC_URL``, ``CODECLAB_ISOLATION``,
+``CODECLAB_ADMIN_TOKEN``, ``CODECLAB_READ_TOKEN``. S3 credentials come from boto3's usual chain
+(``AWS_ACCESS_KEY_ID`` ...), never from this file.
+
+The dashboard's tokens have no command-line flag (a flag is visible to every local user in
+``ps``).  They are never logged or shown: they are left out of the settings' ``repr``, and of
+pickles (the settings travel to process-pool and Dask workers, which need no token).
 """
 
 from __future__ import annotations
@@ -45,6 +52,9 @@ def default_data_dir() -> Path:
 
 
 PUBLISH_POLICIES = ("success", "always", "never")
+TOKEN_FIELDS = ("admin_token", "read_token")
+TOKEN_ENV = {"admin_token": "CODECLAB_ADMIN_TOKEN", "read_token": "CODECLAB_READ_TOKEN"}
+MIN_TOKEN_CHARS = 16
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,19 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     publish: str = "success"
     price_per_gb_month: float = 0.023  # S3 Standard, the seed's figure
+    # the dashboard's tokens (None: not configured); never shown, never pickled
+    admin_token: str | None = field(default=None, repr=False)
+    read_token: str | None = field(default=None, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for name in TOKEN_FIELDS:
+            state[name] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
 
     @property
     def database(self) -> str:
@@ -95,6 +118,25 @@ def _positive(table: dict[str, Any], key: str, where: str) -> int | None:
     return value
 
 
+def check_token(value: object, where: str) -> str | None:
+    """A usable token, or None for an empty one; the error names `where`, never the value."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) < MIN_TOKEN_CHARS or value.strip() != value:
+        raise ConfigError(
+            f"{where} must be a string of at least {MIN_TOKEN_CHARS} characters without "
+            "surrounding spaces (make one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe())'`)"
+        )
+    return value
+
+
+def _with_token(settings: Settings, name: str, token: str | None) -> Settings:
+    if name == "admin_token":
+        return replace(settings, admin_token=token)
+    return replace(settings, read_token=token)
+
+
 def _from_toml(settings: Settings, path: Path) -> Settings:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -108,6 +150,7 @@ def _from_toml(settings: Settings, path: Path) -> Settings:
         "public_url",
         "publish",
         "price_per_gb_month",
+        *TOKEN_FIELDS,
     }
     unknown = sorted(set(data) - known)
     if unknown:
@@ -124,6 +167,9 @@ def _from_toml(settings: Settings, path: Path) -> Settings:
         if not isinstance(price, int | float) or isinstance(price, bool) or price < 0:
             raise ConfigError(f"{path}: price_per_gb_month must be a number >= 0, got {price!r}")
         settings = replace(settings, price_per_gb_month=float(price))
+    for name in TOKEN_FIELDS:
+        if name in data:
+            settings = _with_token(settings, name, check_token(data[name], f"{path}: {name}"))
     table = data.get("sandbox", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [sandbox] must be a table")
@@ -171,6 +217,9 @@ def load_settings(*, config_path: Path | None = None, data_dir: Path | None = No
         settings = replace(settings, store_url=value)
     if value := os.environ.get("CODECLAB_PUBLIC_URL"):
         settings = replace(settings, public_url=value)
+    for name, variable in TOKEN_ENV.items():
+        if token := check_token(os.environ.get(variable), variable):
+            settings = _with_token(settings, name, token)
     if env_isolation := os.environ.get("CODECLAB_ISOLATION"):
         level = _isolation(env_isolation, "CODECLAB_ISOLATION")
         settings = replace(settings, sandbox=replace(settings.sandbox, isolation=level))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from codeclab.config import load_settings
 from codeclab.web.access import Access, AccessError
 from codeclab.web.links import parse_lifetime
 
@@ -38,10 +40,21 @@ def test_with_a_read_token_either_token_reads() -> None:
     assert not access.is_admin("r" * 20)
 
 
-def test_short_tokens_are_refused_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CODECLAB_ADMIN_TOKEN", "short")
-    with pytest.raises(AccessError, match="CODECLAB_ADMIN_TOKEN"):
-        Access.from_env()
+def test_access_takes_the_tokens_of_the_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CODECLAB_CONFIG", raising=False)
     monkeypatch.setenv("CODECLAB_ADMIN_TOKEN", "long-enough-admin-token")
     monkeypatch.delenv("CODECLAB_READ_TOKEN", raising=False)
-    assert Access.from_env() == Access(admin_token="long-enough-admin-token")
+    assert Access.from_settings(load_settings()) == Access(admin_token="long-enough-admin-token")
+
+
+def test_tokens_never_show_in_the_access_repr() -> None:
+    access = Access(admin_token="admin-" + "s" * 20, read_token="read-" + "t" * 20)
+    assert "sss" not in repr(access) and "ttt" not in repr(access)
+
+
+def test_short_tokens_are_refused() -> None:
+    with pytest.raises(AccessError, match="admin token"):
+        Access(admin_token="short")

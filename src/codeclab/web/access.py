@@ -10,22 +10,22 @@ the ``Authorization: Bearer`` header: a cookie is never enough, so another site 
 logged-in browser delete anything.  Without an admin token configured, admin actions are
 refused (401) with a message saying how to enable them.
 
-Tokens come from ``CODECLAB_ADMIN_TOKEN`` and ``CODECLAB_READ_TOKEN`` (or the arguments of
-:func:`codeclab.web.app.create_app`).
+Tokens are settings (:mod:`codeclab.config`): ``admin_token`` and ``read_token`` in the TOML
+file, or ``CODECLAB_ADMIN_TOKEN`` and ``CODECLAB_READ_TOKEN`` in the environment (or the
+`access` argument of :func:`codeclab.web.app.create_app`).  They are never logged or shown.
 """
 
 from __future__ import annotations
 
 import hmac
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import HTTPException, Request
 
+from codeclab.config import MIN_TOKEN_CHARS, TOKEN_ENV, Settings
+
 TOKEN_COOKIE = "codeclab_token"
-ADMIN_TOKEN_ENV = "CODECLAB_ADMIN_TOKEN"
-READ_TOKEN_ENV = "CODECLAB_READ_TOKEN"
-_MIN_TOKEN_CHARS = 16
+ADMIN_TOKEN_ENV = TOKEN_ENV["admin_token"]
 
 
 class AccessError(ValueError):
@@ -35,9 +35,9 @@ class AccessError(ValueError):
 def _check_token(value: str | None, where: str) -> str | None:
     if value is None or value == "":
         return None
-    if len(value) < _MIN_TOKEN_CHARS or value.strip() != value:
+    if len(value) < MIN_TOKEN_CHARS or value.strip() != value:
         raise AccessError(
-            f"{where} must be at least {_MIN_TOKEN_CHARS} characters without surrounding "
+            f"{where} must be at least {MIN_TOKEN_CHARS} characters without surrounding "
             "spaces (make one with `python -c 'import secrets; print(secrets.token_urlsafe())'`)"
         )
     return value
@@ -47,19 +47,17 @@ def _check_token(value: str | None, where: str) -> str | None:
 class Access:
     """The tokens the dashboard accepts; None means "not configured"."""
 
-    admin_token: str | None = None
-    read_token: str | None = None
+    admin_token: str | None = field(default=None, repr=False)
+    read_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         _check_token(self.admin_token, "the admin token")
         _check_token(self.read_token, "the read token")
 
     @classmethod
-    def from_env(cls) -> Access:
-        return cls(
-            admin_token=_check_token(os.environ.get(ADMIN_TOKEN_ENV), ADMIN_TOKEN_ENV),
-            read_token=_check_token(os.environ.get(READ_TOKEN_ENV), READ_TOKEN_ENV),
-        )
+    def from_settings(cls, settings: Settings) -> Access:
+        """The tokens of the settings (checked when the settings were loaded)."""
+        return cls(admin_token=settings.admin_token, read_token=settings.read_token)
 
     @property
     def public_read(self) -> bool:
@@ -101,7 +99,10 @@ def check_admin(access: Access, request: Request) -> None:
     if access.admin_token is None:
         raise HTTPException(
             status_code=401,
-            detail=f"admin actions are disabled: start the dashboard with {ADMIN_TOKEN_ENV} set",
+            detail=(
+                f"admin actions are disabled: start the dashboard with {ADMIN_TOKEN_ENV} "
+                "(or admin_token in codeclab.toml) set"
+            ),
             headers={"WWW-Authenticate": "Bearer"},
         )
     if not access.is_admin(bearer_token(request)):

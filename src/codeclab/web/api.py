@@ -168,7 +168,7 @@ def api_router() -> APIRouter:
         order: Annotated[
             str, Query(pattern=_ORDER_PATTERN, description="A field; '-' for descending")
         ] = "-created_at",
-    ) -> schemas.ExperimentList:
+    ) -> Response:
         """Experiments matching every filter, one page at a time."""
         records = dashboard.lab.records
         if run is not None:
@@ -183,12 +183,14 @@ def api_router() -> APIRouter:
             order=order,
         )
         total = records.count_experiments(run_id=run, achieved=achieved, status=status)
-        return schemas.ExperimentList(
+        listing = schemas.ExperimentList(
             total=total,
             limit=limit,
             offset=offset,
             items=[schemas.ExperimentSummary.of_listed(row) for row in rows],
         )
+        # serialised here in one step (the model is already validated), not again by FastAPI
+        return Response(listing.model_dump_json(), media_type="application/json")
 
     @router.get(
         "/experiments/{exp_id}", response_model=schemas.ExperimentDetail, tags=["experiments"]

@@ -173,13 +173,16 @@ def create_app(
 ) -> FastAPI:
     """The dashboard for the lab `settings` name.
 
-    `access` defaults to :meth:`Access.from_env` (``CODECLAB_ADMIN_TOKEN``,
-    ``CODECLAB_READ_TOKEN``); `poll_seconds` is how often live pages refresh; a `lab` given
-    is used (and closed on shutdown) instead of opening one.
+    `access` defaults to the tokens of `settings` (``admin_token``, ``read_token``: from
+    ``codeclab.toml``, ``CODECLAB_ADMIN_TOKEN`` or ``CODECLAB_READ_TOKEN``); `poll_seconds` is
+    how often live pages refresh; a `lab` given is used (and closed on shutdown) instead of
+    opening one.
     """
     opened = lab or Lab.open(settings)
     tune_for_reading(opened.records)
-    dashboard = Dashboard(opened, access or Access.from_env(), poll_seconds=poll_seconds)
+    dashboard = Dashboard(
+        opened, access or Access.from_settings(settings), poll_seconds=poll_seconds
+    )
     templates = make_templates()
 
     @asynccontextmanager

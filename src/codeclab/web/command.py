@@ -44,14 +44,15 @@ def serve_command(
 ) -> None:
     """Serve the dashboard: overview, blog, experiments with video and frames, JSON API (/docs).
 
-    Reading is public unless CODECLAB_READ_TOKEN is set; deleting or publishing again needs
-    CODECLAB_ADMIN_TOKEN (sent as 'Authorization: Bearer <token>').
+    Reading is public unless a read token is set (read_token in codeclab.toml or
+    CODECLAB_READ_TOKEN); starting or stopping a campaign, deleting or publishing again needs
+    the admin token (admin_token or CODECLAB_ADMIN_TOKEN), sent as 'Authorization: Bearer ...'.
     """
     try:
         settings = dashboard_settings(
             load_settings(config_path=config, data_dir=data_dir), host, port
         )
-        access = Access.from_env()
+        access = Access.from_settings(settings)
     except (ConfigError, AccessError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -59,7 +60,7 @@ def serve_command(
     typer.echo(
         f"codeclab dashboard on http://{shown}:{port} (data in {settings.data_dir}; "
         f"reading {'public' if access.public_read else 'needs a token'}; admin actions "
-        f"{'enabled' if access.admin_token else 'disabled: set CODECLAB_ADMIN_TOKEN'})",
+        f"{'enabled' if access.admin_token else 'disabled: set an admin token'})",
         err=True,
     )
     log_level = "info" if sys.stderr.isatty() else "warning"

@@ -13,13 +13,14 @@ and only read.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Select, bindparam, func, select
 
 from codeclab.storage.models import Experiment, ExperimentStatus, PublishStatus, Run
 from codeclab.storage.records import (
@@ -489,6 +490,31 @@ def _listed(row: Sequence[Any]) -> ListedExperiment:
     return ListedExperiment(*values)
 
 
+@functools.lru_cache(maxsize=64)
+def _listing(order: str, by_run: bool, achieved: bool | None, by_status: bool) -> Select[Any]:
+    """The list statement for one combination of filters and order, built once (values are
+    bound at execution)."""
+    name = order.removeprefix("-")
+    if name not in ORDER_FIELDS:
+        raise ValueError(f"cannot order experiments by {order!r}; use one of {ORDER_FIELDS}")
+    query = select(*_LISTED)
+    if by_run:
+        query = query.where(Experiment.run_id == bindparam("run_id"))
+    if achieved is not None:
+        query = query.where(Experiment.target_achieved.is_(achieved))
+    if by_status:
+        query = query.where(Experiment.status == bindparam("status"))
+    if order == "-created_at":
+        query = query.order_by(Experiment.created_at.desc())
+    else:
+        column = _EXPERIMENTS.c[name]
+        if order.startswith("-"):
+            query = query.order_by(column.desc().nulls_last(), Experiment.id.desc())
+        else:
+            query = query.order_by(column.asc().nulls_last(), Experiment.id.asc())
+    return query.limit(bindparam("limit")).offset(bindparam("offset"))
+
+
 def listed(
     records: RecordStore,
     *,
@@ -504,24 +530,11 @@ def listed(
     ``order`` is a field of ``ORDER_FIELDS``, with a leading '-' for descending; missing
     values come last and ties go by id, as in ``RecordStore.list_experiments``.  The default,
     newest first, walks the ``created_at`` index alone (as :func:`page` does)."""
-    query = select(*_LISTED)
+    query = _listing(order, run_id is not None, achieved, status is not None)
+    values: dict[str, Any] = {"limit": limit, "offset": offset}
     if run_id is not None:
-        query = query.where(Experiment.run_id == run_id)
-    if achieved is not None:
-        query = query.where(Experiment.target_achieved.is_(achieved))
+        values["run_id"] = run_id
     if status is not None:
-        query = query.where(Experiment.status == status)
-    name = order.removeprefix("-")
-    if name not in ORDER_FIELDS:
-        raise ValueError(f"cannot order experiments by {order!r}; use one of {ORDER_FIELDS}")
-    if order == "-created_at":
-        query = query.order_by(Experiment.created_at.desc())
-    else:
-        column = _EXPERIMENTS.c[name]
-        if order.startswith("-"):
-            query = query.order_by(column.desc().nulls_last(), Experiment.id.desc())
-        else:
-            query = query.order_by(column.asc().nulls_last(), Experiment.id.asc())
-    query = query.limit(limit).offset(offset)
+        values["status"] = status
     with records.engine.connect() as connection:
-        return [_listed(row) for row in connection.execute(query)]
+        return [_listed(row) for row in connection.execute(query, values)]
