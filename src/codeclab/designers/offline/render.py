@@ -64,6 +64,10 @@ def switch_choices(genome: Genome) -> dict[str, str]:
         "quality_base": f"base_{g.quant_curve}",
         "quant_weights": f"weights_{g.quant_matrix}",
         "motion_search": f"search_{g.search}",
+        "luma_phases": "phase_planes_sixtap" if g.interpolation == "sixtap" else "phase_planes",
+        "predict_luma": (
+            "predict_plane_phases" if g.interpolation == "sixtap" else "predict_plane"
+        ),
         "deblock": "deblock_on" if g.deblock else "deblock_off",
         "decide_modes": "decide_rd" if g.rd_lambda else "decide_threshold",
         "entropy_encode": f"encode_{byte_entropy}",
@@ -72,6 +76,8 @@ def switch_choices(genome: Genome) -> dict[str, str]:
         "write_payload": "payload_cabac" if cabac_on else "payload_sections",
         "read_payload": "parse_cabac" if cabac_on else "parse_payload_sections",
         "inter_coding": "no_inter" if g.intra_only else "code_inter",
+        "intra_coding": f"intra_levels_{g.intra_pred}",
+        "intra_planes": f"intra_planes_{g.intra_pred}",
         "predict_frame": "no_prediction" if g.intra_only else "motion_prediction",
     }
 
@@ -85,6 +91,7 @@ def knob_constants(genome: Genome) -> dict[str, object]:
         "LUMA_T": g.transform_size,
         "CHROMA_T": min(g.transform_size, g.macroblock // 2),
         "INTRA_ROUNDING": g.intra_rounding,
+        "INTRA_PRED": int(g.intra_pred == "modes"),
         "INTER_ROUNDING": g.inter_rounding,
         "CHROMA_QP_OFFSET": g.chroma_qp_offset,
         "P_QP_OFFSET": g.p_qp_offset,

@@ -37,6 +37,12 @@ KNOBS: tuple[KnobSpec, ...] = (
     KnobSpec("transform", ("dct", "wht"), "integer-exact DCT-II or Walsh-Hadamard basis"),
     KnobSpec("quant_curve", ("ijg", "log"), "quality -> step: IJG scaling or 6 steps per octave"),
     KnobSpec("quant_matrix", ("flat", "slope", "jpeg"), "per-frequency step weights"),
+    KnobSpec(
+        "intra_pred",
+        ("flat", "modes"),
+        "I-frame prediction: flat 128 with DC differences, or per macroblock the best of "
+        "DC / vertical / horizontal / plane from reconstructed neighbours",
+    ),
     KnobSpec("intra_rounding", (0.5, 0.42, 0.33), "dead-zone rounding offset of I-frames"),
     KnobSpec("inter_rounding", (0.17, 0.25, 0.33, 0.5), "dead-zone rounding offset of P-frames"),
     KnobSpec("chroma_qp_offset", (-2, 0, 2, 4, 6), "chroma step offset (6 = twice the step)"),
@@ -45,7 +51,13 @@ KNOBS: tuple[KnobSpec, ...] = (
     KnobSpec("num_refs", (1, 2), "reference frames a macroblock may predict from"),
     KnobSpec("search", ("diamond", "coarse_to_fine", "full"), "integer motion search pattern"),
     KnobSpec("search_range", (4, 8, 16, 32), "motion search range in luma pixels (+-)"),
-    KnobSpec("subpel", ("none", "half", "quarter"), "sub-pixel motion (bilinear)"),
+    KnobSpec("subpel", ("none", "half", "quarter"), "sub-pixel motion precision"),
+    KnobSpec(
+        "interpolation",
+        ("bilinear", "sixtap"),
+        "sub-pixel luma interpolation: bilinear, or H.264's 6-tap half-pel filter with "
+        "quarter-pel means (chroma stays bilinear)",
+    ),
     KnobSpec("zero_bias", (0, 50, 100, 200, 400), "SAD (per 256 pixels) favouring (0, 0)/skip"),
     KnobSpec("rd_lambda", (0.0, 0.06, 0.12, 0.25), "lambda/step^2 of RD decisions (0 = off)"),
     KnobSpec("deblock", (0, 1, 2, 3), "in-loop deblocking strength (0 = off)"),
@@ -77,6 +89,7 @@ class Genome:
     transform: str = "dct"
     quant_curve: str = "log"
     quant_matrix: str = "flat"
+    intra_pred: str = "flat"
     intra_rounding: float = 0.5
     inter_rounding: float = 0.17
     chroma_qp_offset: int = 0
@@ -86,6 +99,7 @@ class Genome:
     search: str = "coarse_to_fine"
     search_range: int = 16
     subpel: str = "none"
+    interpolation: str = "bilinear"
     zero_bias: int = 100
     rd_lambda: float = 0.0
     deblock: int = 0
@@ -141,12 +155,15 @@ class Genome:
                 "search",
                 "search_range",
                 "subpel",
+                "interpolation",
                 "zero_bias",
                 "rd_lambda",
             ):
                 changes[name] = getattr(base, name)
         elif self.search == "full":
             changes["search_range"] = min(self.search_range, FULL_SEARCH_MAX_RANGE)
+        if self.intra_only or self.subpel == "none":
+            changes["interpolation"] = base.interpolation
         if self.entropy != "zlib":
             changes["zlib_level"] = base.zlib_level
         return replace(self, **changes)
@@ -204,6 +221,7 @@ class Genome:
             f"{g.macroblock}x{g.macroblock} MB",
             f"{g.transform_size}x{g.transform_size} {g.transform.upper()}",
             f"{g.quant_matrix} {g.quant_curve} quant",
+            "intra DC/V/H/plane" if g.intra_pred == "modes" else "flat intra",
             f"dead zone {g.intra_rounding:g}" + ("" if g.intra_only else f"/{g.inter_rounding:g}"),
         ]
         if g.chroma_qp_offset:
@@ -212,6 +230,8 @@ class Genome:
             if g.p_qp_offset:
                 parts.append(f"P QP {g.p_qp_offset:+d}")
             subpel = {"none": "integer", "half": "half-pel", "quarter": "quarter-pel"}[g.subpel]
+            if g.subpel != "none" and g.interpolation == "sixtap":
+                subpel += " 6-tap"
             refs = f", {g.num_refs} refs" if g.num_refs > 1 else ""
             parts.append(f"{g.search.replace('_', '-')} {subpel} ME +-{g.search_range}{refs}")
             parts.append(f"skip bias {g.zero_bias}")

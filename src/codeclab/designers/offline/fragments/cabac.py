@@ -21,7 +21,7 @@ again at every I-frame.
 
 import numpy as np
 
-from codeclab.designers.offline.fragments.config import CHROMA_T, LUMA_T, SUBPEL
+from codeclab.designers.offline.fragments.config import CHROMA_T, INTRA_PRED, LUMA_T, SUBPEL
 from codeclab.designers.offline.fragments.entropy import (
     PROB_BITS,
     TOP,
@@ -35,12 +35,13 @@ from codeclab.designers.offline.fragments.frame import (
     pack_sections,
     parse_sections,
 )
-from codeclab.designers.offline.fragments.types import I64
+from codeclab.designers.offline.fragments.types import I64, Bools
 
 CABAC_SHIFT = 5
 HALF = 1 << (PROB_BITS - 1)
 CTX_SKIP = 0  # 3: coded neighbours
 CTX_REF = 3
+CTX_INTRA = 4  # 3: the two bins of an intra mode
 CTX_MVD = 8  # per component 16: zero flag (3), prefix (5)
 MVD_PREFIX = 8
 CTX_COEF = 64  # per category (intra luma, intra chroma, inter luma, inter chroma) 80:
@@ -283,7 +284,9 @@ def motion_bins(layout: Layout, modes: I64, vectors: I64, nrefs: int) -> tuple[I
     return np.concatenate((modes_ctx, mv_ctx)), np.concatenate((modes_bins, mv_bins))
 
 
-def coefficient_bins(levels: I64, present: I64, grid: tuple[int, int], base: int) -> tuple[I64, I64]:
+def coefficient_bins(
+    levels: I64, present: Bools, grid: tuple[int, int], base: int
+) -> tuple[I64, I64]:
     """(contexts, bins) of one plane's zig-zag `levels` (every block of the plane, raster order)
     for the blocks where `present` is set: coded-block flags, significance maps, levels."""
     ncoef = levels.shape[1]
@@ -348,8 +351,14 @@ def payload_cabac(
         coded_levels = []
         for plane_levels in levels:
             differences = plane_levels.copy()
-            differences[:, 0] = np.diff(plane_levels[:, 0], prepend=0)
+            if not INTRA_PRED:
+                differences[:, 0] = np.diff(plane_levels[:, 0], prepend=0)
             coded_levels.append(differences)
+        if INTRA_PRED:
+            high = vectors[:, 0] >> 1
+            ctx = np.stack((np.full(layout.nmb, CTX_INTRA), CTX_INTRA + 1 + high), axis=1)
+            parts_ctx.append(ctx.ravel())
+            parts_bins.append(np.stack((high, vectors[:, 0] & 1), axis=1).ravel())
     else:
         cats = (2, 3, 3)
         present = [modes[mb] != 0 for mb in layout.mb_of]
@@ -378,11 +387,9 @@ def read_unary(decoder: BinDecoder, first: int, rest: int, cap: int, grow: int) 
     return ones + 1
 
 
-def parse_motion(
-    decoder: BinDecoder, layout: Layout, nrefs: int, what: str
-) -> tuple[I64, I64]:
+def parse_motion(decoder: BinDecoder, layout: Layout, nrefs: int, what: str) -> tuple[I64, I64]:
     """Inverse of `motion_bins`: (modes, vectors)."""
-    mby, mbx = layout.mby, layout.mbx
+    mbx = layout.mbx
     modes = [0] * layout.nmb
     for mb in range(layout.nmb):
         r, c = divmod(mb, mbx)
@@ -420,7 +427,7 @@ def parse_motion(
 
 
 def parse_coefficients(
-    decoder: BinDecoder, present: I64, grid: tuple[int, int], ncoef: int, base: int
+    decoder: BinDecoder, present: Bools, grid: tuple[int, int], ncoef: int, base: int
 ) -> I64:
     """Inverse of `coefficient_bins`: the plane's (blocks, ncoef) zig-zag levels."""
     rows, cols = grid
@@ -468,6 +475,10 @@ def parse_cabac(
         vectors = np.zeros((layout.nmb, 2), dtype=np.int64)
         cats = (0, 1, 1)
         present = [np.ones(n, dtype=np.bool_) for n in layout.nblocks]
+        if INTRA_PRED:
+            for mb in range(layout.nmb):
+                high = decoder.bit(CTX_INTRA)
+                vectors[mb, 0] = 2 * high + decoder.bit(CTX_INTRA + 1 + high)
     else:
         modes, vectors = parse_motion(decoder, layout, nrefs, what)
         cats = (2, 3, 3)
@@ -476,7 +487,7 @@ def parse_cabac(
     for p, ncoef in enumerate((LUMA_T * LUMA_T, CHROMA_T * CHROMA_T, CHROMA_T * CHROMA_T)):
         base = CTX_COEF + CAT_STRIDE * cats[p]
         plane_levels = parse_coefficients(decoder, present[p], layout.grids[p], ncoef, base)
-        if intra:
+        if intra and not INTRA_PRED:
             plane_levels[:, 0] = np.cumsum(plane_levels[:, 0])
         levels.append(plane_levels)
     return modes, vectors, levels

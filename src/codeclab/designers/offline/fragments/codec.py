@@ -4,20 +4,20 @@ import struct
 
 import numpy as np
 
+from codeclab.designers.offline.fragments.cabac import payload_models, read_payload, write_payload
 from codeclab.designers.offline.fragments.config import (
     DOWNSCALE_BELOW,
     INTER_ROUNDING,
-    INTRA_ROUNDING,
     MACROBLOCK,
     RD_LAMBDA,
 )
-from codeclab.designers.offline.fragments.cabac import payload_models, read_payload, write_payload
 from codeclab.designers.offline.fragments.frame import (
     SECTIONS,
     TAG_INTRA,
     TAG_PREDICTED,
     Layout,
     frame_quantiser,
+    intra_coding,
     is_intra,
     predict_frame,
     push_reference,
@@ -168,18 +168,11 @@ class Encoder:
         cur = layout.prepare((y, u, v), self.frame_index)
         intra = is_intra(self.frame_index, self.refs)
         quant = frame_quantiser(self.quantisers, self.quality, intra)
-        forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
-        steps = (quant.steps_y, quant.steps_c, quant.steps_c)
         vectors = np.zeros((layout.nmb, 2), dtype=np.int64)
         modes: I64 | None = None
         if intra:
             self.models = payload_models(SECTIONS)
-            levels = [
-                quantise(
-                    to_blocks(cur[p] - np.int64(128), n), forwards[p], steps[p], INTRA_ROUNDING
-                )
-                for p, n in enumerate(layout.sizes)
-            ]
+            levels, vectors = intra_coding(layout, cur, quant)
         else:
             modes, vectors, levels, self.hint = inter_coding(
                 layout, self.refs, cur, self.hint, quant

@@ -9,6 +9,8 @@ import numpy as np
 from codeclab.designers.offline.fragments.config import (
     CHROMA_T,
     INTRA_PERIOD,
+    INTRA_PRED,
+    INTRA_ROUNDING,
     LUMA_T,
     MACROBLOCK,
     NUM_REFS,
@@ -17,8 +19,10 @@ from codeclab.designers.offline.fragments.config import (
     SUBPEL,
 )
 from codeclab.designers.offline.fragments.loopfilter import deblock, downscale2, upscale2
-from codeclab.designers.offline.fragments.motion import predict_plane
+from codeclab.designers.offline.fragments.motion import predict_luma, predict_plane
 from codeclab.designers.offline.fragments.transform import (
+    FORWARD_C,
+    FORWARD_Y,
     INVERSE_C,
     INVERSE_Y,
     Quantiser,
@@ -26,11 +30,12 @@ from codeclab.designers.offline.fragments.transform import (
     from_blocks,
     parse_run_length,
     parse_small_ints,
+    quantise,
     run_length,
     small_ints,
     to_blocks,
 )
-from codeclab.designers.offline.fragments.types import I64, Bools, Planes
+from codeclab.designers.offline.fragments.types import F64, I64, Bools, Planes
 
 TAG_INTRA = 0x49
 TAG_PREDICTED = 0x50
@@ -128,7 +133,8 @@ def motion_prediction(layout: Layout, refs: list[Planes], modes: I64, vectors: I
     for p in range(3):
         size, scale = (MACROBLOCK, SUBPEL) if p == 0 else (MACROBLOCK // 2, 2 * SUBPEL)
         own = [ref[p] for ref in refs]
-        planes.append(predict_plane(own, vectors, ref_index, size, scale).astype(np.int64))
+        predict = predict_luma if p == 0 else predict_plane
+        planes.append(predict(own, vectors, ref_index, size, scale).astype(np.int64))
     return planes
 
 
@@ -138,6 +144,150 @@ def no_prediction(layout: Layout, refs: list[Planes], modes: I64, vectors: I64) 
 
 
 predict_frame = motion_prediction
+
+
+PLANE_SCALE = {16: 5, 8: 34, 4: 205}  # H.264's plane-mode slope scales (x/64), 4x4 extended
+
+
+def intra_predict(plane: I64, y0: int, x0: int, size: int, mode: int) -> I64:
+    """Prediction of the size x size block at (y0, x0) from the reconstructed pixels above and
+    left of it in `plane`: mode 0 DC (128 without neighbours), 1 vertical, 2 horizontal, 3 plane
+    (H.264's Intra_16x16 plane fit); a mode missing its neighbours predicts DC."""
+    has_top, has_left = y0 > 0, x0 > 0
+    top = plane[y0 - 1, x0 : x0 + size]
+    left = plane[y0 : y0 + size, x0 - 1]
+    if mode == 1 and has_top:
+        vertical: I64 = np.repeat(top[None, :], size, axis=0)
+        return vertical
+    if mode == 2 and has_left:
+        horizontal: I64 = np.repeat(left[:, None], size, axis=1)
+        return horizontal
+    if mode == 3 and has_top and has_left:
+        half = size // 2
+        corner = plane[y0 - 1, x0 - 1 : x0]
+        above = np.concatenate((corner, top))
+        beside = np.concatenate((corner, left))
+        i = np.arange(1, half + 1)
+        slope_x = int((i * (above[half + i] - above[half - i])).sum())
+        slope_y = int((i * (beside[half + i] - beside[half - i])).sum())
+        b = (PLANE_SCALE[size] * slope_x + 32) >> 6
+        c = (PLANE_SCALE[size] * slope_y + 32) >> 6
+        a = 16 * (int(top[-1]) + int(left[-1]))
+        ramp = np.arange(size, dtype=np.int64) - (half - 1)
+        fitted: I64 = np.clip((a + b * ramp[None, :] + c * ramp[:, None] + 16) >> 5, 0, 255)
+        return fitted
+    if has_top and has_left:
+        dc = (int(top.sum()) + int(left.sum()) + size) // (2 * size)
+    elif has_top or has_left:
+        dc = (int((top if has_top else left).sum()) + size // 2) // size
+    else:
+        dc = 128
+    return np.full((size, size), dc, dtype=np.int64)
+
+
+def intra_block(
+    recon: I64, y0: int, x0: int, size: int, prediction: I64, residual: F64, n: int
+) -> None:
+    """Write prediction + residual blocks (raster within the macroblock) into `recon`."""
+    blocks = to_blocks(prediction, n) + residual
+    recon[y0 : y0 + size, x0 : x0 + size] = np.clip(from_blocks(blocks, n, size, size), 0, 255)
+
+
+def mb_block_order(layout: Layout) -> list[I64]:
+    """Per plane, (macroblocks, blocks per macroblock) transform-block indices."""
+    return [np.argsort(mb, kind="stable").reshape(layout.nmb, -1) for mb in layout.mb_of]
+
+
+def intra_levels_flat(layout: Layout, cur: Planes, quant: Quantiser) -> tuple[list[I64], I64]:
+    """An I-frame's levels against a flat 128 (no modes: the vectors stay zero)."""
+    forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
+    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
+    levels = [
+        quantise(to_blocks(cur[p] - np.int64(128), n), forwards[p], steps[p], INTRA_ROUNDING)
+        for p, n in enumerate(layout.sizes)
+    ]
+    return levels, np.zeros((layout.nmb, 2), dtype=np.int64)
+
+
+def intra_levels_modes(layout: Layout, cur: Planes, quant: Quantiser) -> tuple[list[I64], I64]:
+    """An I-frame coded macroblock by macroblock in raster order, each predicted from its
+    reconstructed neighbours with the `intra_predict` mode of least SAD (luma and chroma);
+    returns the levels and the modes (in column 0 of the vectors)."""
+    forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
+    inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
+    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
+    recon = [np.zeros(shape, dtype=np.int64) for shape in layout.padded]
+    levels = [
+        np.zeros((total, n * n), dtype=np.int64)
+        for total, n in zip(layout.nblocks, layout.sizes, strict=True)
+    ]
+    order = mb_block_order(layout)
+    source = [plane.astype(np.int64) for plane in cur]
+    vectors = np.zeros((layout.nmb, 2), dtype=np.int64)
+    for mb in range(layout.nmb):
+        r, c = divmod(mb, layout.mbx)
+        modes = [0] + ([1] if r else []) + ([2] if c else []) + ([3] if r and c else [])
+        best, best_cost, best_predictions = 0, -1, []
+        for mode in modes:
+            cost, predictions = 0, []
+            for p in range(3):
+                size = MACROBLOCK if p == 0 else MACROBLOCK // 2
+                y0, x0 = r * size, c * size
+                prediction = intra_predict(recon[p], y0, x0, size, mode)
+                cost += int(np.abs(source[p][y0 : y0 + size, x0 : x0 + size] - prediction).sum())
+                predictions.append(prediction)
+            if best_cost < 0 or cost < best_cost:
+                best, best_cost, best_predictions = mode, cost, predictions
+        vectors[mb, 0] = best
+        for p in range(3):
+            size, n = (MACROBLOCK if p == 0 else MACROBLOCK // 2), layout.sizes[p]
+            y0, x0 = r * size, c * size
+            residual = source[p][y0 : y0 + size, x0 : x0 + size] - best_predictions[p]
+            found = quantise(to_blocks(residual, n), forwards[p], steps[p], INTRA_ROUNDING)
+            levels[p][order[p][mb]] = found
+            decoded = dequantise(found, steps[p], inverses[p])
+            intra_block(recon[p], y0, x0, size, best_predictions[p], decoded, n)
+    return levels, vectors
+
+
+intra_coding = intra_levels_flat
+
+
+def intra_planes_flat(
+    layout: Layout, quant: Quantiser, vectors: I64, levels: list[I64]
+) -> list[I64]:
+    """An I-frame's planes before the loop filter: 128 plus the residual."""
+    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
+    inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
+    planes = []
+    for p in range(3):
+        (h, w), n = layout.padded[p], layout.sizes[p]
+        blocks = dequantise(levels[p], steps[p], inverses[p]) + 128
+        planes.append(np.clip(from_blocks(blocks, n, h, w), 0, 255))
+    return planes
+
+
+def intra_planes_modes(
+    layout: Layout, quant: Quantiser, vectors: I64, levels: list[I64]
+) -> list[I64]:
+    """Inverse of `intra_levels_modes`: planes before the loop filter, macroblock by macroblock."""
+    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
+    inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
+    recon = [np.zeros(shape, dtype=np.int64) for shape in layout.padded]
+    order = mb_block_order(layout)
+    residuals = [dequantise(levels[p], steps[p], inverses[p]) for p in range(3)]
+    for mb in range(layout.nmb):
+        r, c = divmod(mb, layout.mbx)
+        mode = int(vectors[mb, 0])
+        for p in range(3):
+            size, n = (MACROBLOCK if p == 0 else MACROBLOCK // 2), layout.sizes[p]
+            y0, x0 = r * size, c * size
+            prediction = intra_predict(recon[p], y0, x0, size, mode)
+            intra_block(recon[p], y0, x0, size, prediction, residuals[p][order[p][mb]], n)
+    return recon
+
+
+intra_planes = intra_planes_flat
 
 
 def reconstruct(
@@ -154,22 +304,24 @@ def reconstruct(
     steps = (quant.steps_y, quant.steps_c, quant.steps_c)
     inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
     flats = (quant.flat_y, quant.flat_c, quant.flat_c)
-    if modes is not None:
+    if modes is None:
+        decoded = intra_planes(layout, quant, vectors, levels)
+    else:
         predictions = predict_frame(layout, refs, modes, vectors)
         keys = motion_keys(layout, modes, vectors)
     planes = []
     for p in range(3):
         (h, w), n = layout.padded[p], layout.sizes[p]
         if modes is None:
-            prediction = np.full((h, w), 128, dtype=np.int64)
+            plane = decoded[p]
             coded: Bools = np.ones(layout.grids[p], dtype=np.bool_)
             motion = np.zeros(layout.grids[p], dtype=np.int64)
         else:
             prediction = predictions[p]
             coded = (np.count_nonzero(levels[p], axis=1) > 0).reshape(layout.grids[p])
             motion = keys[layout.mb_of[p]].reshape(layout.grids[p])
-        blocks = to_blocks(prediction, n) + dequantise(levels[p], steps[p], inverses[p])
-        plane = np.clip(from_blocks(blocks, n, h, w), 0, 255)
+            blocks = to_blocks(prediction, n) + dequantise(levels[p], steps[p], inverses[p])
+            plane = np.clip(from_blocks(blocks, n, h, w), 0, 255)
         plane = deblock(plane, n, coded, motion, flats[p])
         planes.append(plane.astype(np.uint8))
     return planes[0], planes[1], planes[2]
@@ -183,11 +335,13 @@ def pack_sections(
     macroblocks (raster order), and only their blocks' levels."""
     parts: list[bytes] = []
     if modes is None:
-        parts += [b"", b"", b""]
+        intra_modes = vectors[:, 0].astype(np.uint8).tobytes() if INTRA_PRED else b""
+        parts += [intra_modes, b"", b""]
         coded_levels = []
         for plane_levels in levels:
             differences = plane_levels.copy()
-            differences[:, 0] = np.diff(plane_levels[:, 0], prepend=0)
+            if not INTRA_PRED:
+                differences[:, 0] = np.diff(plane_levels[:, 0], prepend=0)
             coded_levels.append(differences)
     else:
         moving = modes != 0
@@ -209,6 +363,11 @@ def parse_sections(
     if intra:
         modes = None
         counts = layout.nblocks
+        if INTRA_PRED:
+            intra_modes = np.frombuffer(sections[0], np.uint8).astype(np.int64)
+            if intra_modes.size != n or int(intra_modes.max(initial=0)) > 3:
+                raise ValueError(f"{what}: {intra_modes.size} intra modes for {n} macroblocks")
+            vectors[:, 0] = intra_modes
     else:
         modes = np.frombuffer(sections[0], np.uint8).astype(np.int64)
         if modes.size != n or int(modes.max(initial=0)) > nrefs:
@@ -233,8 +392,9 @@ def parse_sections(
     chroma = parse_run_length(runs, codes, escapes, chroma_count, CHROMA_T * CHROMA_T, what)
     parsed = [luma, chroma[: counts[1]], chroma[counts[1] :]]
     if modes is None:
-        for plane_levels in parsed:
-            plane_levels[:, 0] = np.cumsum(plane_levels[:, 0])
+        if not INTRA_PRED:
+            for plane_levels in parsed:
+                plane_levels[:, 0] = np.cumsum(plane_levels[:, 0])
         return None, vectors, parsed
     levels = []
     for plane_levels, mb, total in zip(parsed, layout.mb_of, layout.nblocks, strict=True):

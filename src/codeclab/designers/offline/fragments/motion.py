@@ -191,6 +191,62 @@ def phase_planes(extended: U8, scale: int) -> U8:
     return planes
 
 
+SIXTAP = (1, -5, 20, 20, -5, 1)
+
+
+def half_grid(extended: U8) -> tuple[I32, I32, I32, I32]:
+    """H.264's luma half-pel samples of `extended` (h, w): (G, B, V, J) planes of (h, w) holding
+    the pixel, the half-pel sample right of it, below it and diagonally below-right: the 6-tap
+    filter (1, -5, 20, 20, -5, 1) / 32, the centre from the unrounded horizontal sums / 1024
+    (edge pixels replicated beyond the plane)."""
+    h, w = extended.shape
+    e = np.pad(extended.astype(np.int32), ((2, 3), (2, 3)), "edge")
+    across = np.zeros((h + 5, w), dtype=np.int32)  # rows -2 .. h + 2
+    down = np.zeros((h, w), dtype=np.int32)
+    centre = np.zeros((h, w), dtype=np.int32)
+    for k, tap in enumerate(SIXTAP):
+        across += tap * e[:, k : k + w]
+        down += tap * e[k : k + h, 2 : 2 + w]
+    for k, tap in enumerate(SIXTAP):
+        centre += tap * across[k : k + h]
+    b = np.clip((across[2 : 2 + h] + 16) >> 5, 0, 255)
+    v = np.clip((down + 16) >> 5, 0, 255)
+    j = np.clip((centre + 512) >> 10, 0, 255)
+    return extended.astype(np.int32), b, v, j
+
+
+def phase_planes_sixtap(extended: U8, scale: int) -> U8:
+    """Like `phase_planes`, with H.264's luma interpolation: 6-tap half-pel samples
+    (`half_grid`), quarter-pel samples the rounded-up mean of the two nearest half-grid
+    samples (diagonal quarters: of the two half-pel samples on the anti-diagonal)."""
+    g, b, v, j = half_grid(extended)
+    h, w = extended.shape
+
+    def grid(a: int, c: int) -> I32:
+        """Half-grid samples at (2y + a, 2x + c), a and c in 0..2, for y < h - 1, x < w - 1."""
+        plane = ((g, b), (v, j))[a % 2][c % 2]
+        found: I32 = plane[a // 2 : a // 2 + h - 1, c // 2 : c // 2 + w - 1]
+        return found
+
+    planes = np.empty((scale, scale, h - 1, w - 1), dtype=np.uint8)
+    for fy in range(scale):
+        for fx in range(scale):
+            qy, qx = fy * (4 // scale), fx * (4 // scale)  # quarter-pel phase
+            if qy % 2 == 0 and qx % 2 == 0:
+                planes[fy, fx] = grid(qy // 2, qx // 2)
+            elif qx % 2 == 0:
+                planes[fy, fx] = (grid(qy // 2, qx // 2) + grid(qy // 2 + 1, qx // 2) + 1) >> 1
+            elif qy % 2 == 0:
+                planes[fy, fx] = (grid(qy // 2, qx // 2) + grid(qy // 2, qx // 2 + 1) + 1) >> 1
+            else:
+                first = grid(qy // 2, qx // 2 + 1)
+                planes[fy, fx] = (first + grid(qy // 2 + 1, qx // 2) + 1) >> 1
+    return planes
+
+
+luma_phases = phase_planes
+
+
 def phase_windows(
     planes: U8, margin: int, oy: I64, ox: I64, vectors: I64, size: int, scale: int
 ) -> U8:
@@ -209,7 +265,7 @@ def refine_subpel(
 ) -> tuple[I64, I64]:
     """Integer `vectors` scaled to 1/SUBPEL pel, refined by +-1/2 then +-1/4 pel steps."""
     limit = SEARCH_RANGE * SUBPEL
-    planes = phase_planes(extended, SUBPEL)
+    planes = luma_phases(extended, SUBPEL)
     centres = vectors * SUBPEL
     best = sad.copy()
     step = SUBPEL // 2
@@ -275,3 +331,26 @@ def predict_plane(refs: list[U8], vectors: I64, ref_index: I64, size: int, scale
         out[chosen] = found
     plane: I32 = out.reshape(rows, cols, size, size).transpose(0, 2, 1, 3).reshape(h, w)
     return plane
+
+
+def predict_plane_phases(
+    refs: list[U8], vectors: I64, ref_index: I64, size: int, scale: int
+) -> I32:
+    """`predict_plane` gathering from `luma_phases` (the 6-tap luma interpolation)."""
+    h, w = refs[0].shape
+    rows, cols = h // size, w // size
+    out = np.empty((rows * cols, size, size), dtype=np.int32)
+    oy, ox = grid_origins(refs[0], size)
+    for index, ref in enumerate(refs):
+        chosen = np.flatnonzero(ref_index == index)
+        if not chosen.size:
+            continue
+        margin = int(np.abs(vectors[chosen]).max(initial=0)) // scale + 2
+        planes = luma_phases(extend(ref, margin), scale)
+        found = phase_windows(planes, margin, oy[chosen], ox[chosen], vectors[chosen], size, scale)
+        out[chosen] = found
+    plane: I32 = out.reshape(rows, cols, size, size).transpose(0, 2, 1, 3).reshape(h, w)
+    return plane
+
+
+predict_luma = predict_plane
