@@ -101,6 +101,7 @@ def knob_constants(genome: Genome) -> dict[str, object]:
         "SUBPEL": SUBPEL_SCALE[g.subpel],
         "ZERO_BIAS": g.zero_bias,
         "RD_LAMBDA": g.rd_lambda,
+        "ME_LAMBDA": g.me_lambda,
         "DEBLOCK": g.deblock,
         "DOWNSCALE_BELOW": g.downscale_below,
         "ZLIB_LEVEL": g.zlib_level,

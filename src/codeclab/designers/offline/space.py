@@ -59,6 +59,12 @@ KNOBS: tuple[KnobSpec, ...] = (
         "quarter-pel means (chroma stays bilinear)",
     ),
     KnobSpec("zero_bias", (0, 50, 100, 200, 400), "SAD (per 256 pixels) favouring (0, 0)/skip"),
+    KnobSpec(
+        "me_lambda",
+        (0.0, 0.2, 0.4, 0.8),
+        "lambda/step of motion vectors chosen by SAD + lambda * bits of their difference "
+        "from the neighbours' median (0 = SAD only)",
+    ),
     KnobSpec("rd_lambda", (0.0, 0.06, 0.12, 0.25), "lambda/step^2 of RD decisions (0 = off)"),
     KnobSpec("deblock", (0, 1, 2, 3), "in-loop deblocking strength (0 = off)"),
     KnobSpec(
@@ -101,6 +107,7 @@ class Genome:
     subpel: str = "none"
     interpolation: str = "bilinear"
     zero_bias: int = 100
+    me_lambda: float = 0.0
     rd_lambda: float = 0.0
     deblock: int = 0
     downscale_below: int = 0
@@ -157,6 +164,7 @@ class Genome:
                 "subpel",
                 "interpolation",
                 "zero_bias",
+                "me_lambda",
                 "rd_lambda",
             ):
                 changes[name] = getattr(base, name)
@@ -235,6 +243,8 @@ class Genome:
             refs = f", {g.num_refs} refs" if g.num_refs > 1 else ""
             parts.append(f"{g.search.replace('_', '-')} {subpel} ME +-{g.search_range}{refs}")
             parts.append(f"skip bias {g.zero_bias}")
+            if g.me_lambda:
+                parts.append(f"MV cost lambda {g.me_lambda:g}")
             parts.append(f"RD lambda {g.rd_lambda:g}" if g.rd_lambda else "threshold skip")
         parts.append(f"deblock {g.deblock}" if g.deblock else "no deblock")
         if g.downscale_below:

@@ -35,6 +35,7 @@ from codeclab.designers.offline.fragments.frame import (
     pack_sections,
     parse_sections,
 )
+from codeclab.designers.offline.fragments.motion import median_predictors
 from codeclab.designers.offline.fragments.types import I64, Bools
 
 CABAC_SHIFT = 5
@@ -228,25 +229,6 @@ def neighbour_sum(grid: I64) -> I64:
     total[:, 1:] += grid[:, :-1]
     total[1:, :] += grid[:-1, :]
     return total
-
-
-def median_predictors(vectors: I64, mby: int, mbx: int) -> I64:
-    """Per macroblock (raster), the median of the left, top and top-right (top-left at the right
-    edge) vectors, the left one on the first row; missing neighbours count as (0, 0)."""
-    grid = vectors.reshape(mby, mbx, 2)
-    left = np.zeros_like(grid)
-    left[:, 1:] = grid[:, :-1]
-    top = np.zeros_like(grid)
-    top[1:] = grid[:-1]
-    diag = np.zeros_like(grid)
-    diag[1:, :-1] = grid[:-1, 1:]
-    if mbx > 1:
-        diag[1:, -1] = grid[:-1, -2]
-    stacked = np.stack((left, top, diag))
-    median = stacked.sum(axis=0) - stacked.max(axis=0) - stacked.min(axis=0)
-    median[0] = left[0]
-    found: I64 = median.reshape(-1, 2)
-    return found
 
 
 def motion_bins(layout: Layout, modes: I64, vectors: I64, nrefs: int) -> tuple[I64, I64]:

@@ -23,7 +23,7 @@ from codeclab.designers.offline.fragments.frame import (
     push_reference,
     reconstruct,
 )
-from codeclab.designers.offline.fragments.motion import estimate
+from codeclab.designers.offline.fragments.motion import estimate, median_predictors, vector_bits
 from codeclab.designers.offline.fragments.transform import (
     FORWARD_C,
     FORWARD_Y,
@@ -102,8 +102,8 @@ def decide_rd(
         still = (cur[p].astype(np.int64) - ref0[p]) ** 2
         rows, cols = still.shape[0] // size, still.shape[1] // size
         skip_cost += still.reshape(rows, size, cols, size).sum(axis=(1, 3)).ravel()
-    vector_bits = (2 + 2 * np.log2(1 + np.abs(vectors))).sum(axis=1)
-    coded_cost += lam * (1 + vector_bits)
+    median = median_predictors(vectors, layout.mby, layout.mbx)
+    coded_cost += lam * (1 + vector_bits(vectors - median))
     skip = skip_cost + lam <= coded_cost
     modes: I64 = np.where(skip, 0, ref_index + 1)
     for plane_levels, mb in zip(kept, layout.mb_of, strict=True):
@@ -118,7 +118,7 @@ def code_inter(
     layout: Layout, refs: list[Planes], cur: Planes, hint: I64, quant: Quantiser
 ) -> tuple[I64, I64, list[I64], I64]:
     """A P-frame's decisions: (modes, vectors, levels per plane, next search hint)."""
-    vectors, ref_index, hint = estimate(cur[0], [ref[0] for ref in refs], hint)
+    vectors, ref_index, hint = estimate(cur[0], [ref[0] for ref in refs], hint, quant.flat_y)
     prediction = predict_frame(layout, refs, ref_index + 1, vectors)
     forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
     steps = (quant.steps_y, quant.steps_c, quant.steps_c)

@@ -10,8 +10,14 @@ import itertools
 
 import numpy as np
 
-from codeclab.designers.offline.fragments.config import MACROBLOCK, SEARCH_RANGE, SUBPEL, ZERO_BIAS
-from codeclab.designers.offline.fragments.types import I32, I64, U8
+from codeclab.designers.offline.fragments.config import (
+    MACROBLOCK,
+    ME_LAMBDA,
+    SEARCH_RANGE,
+    SUBPEL,
+    ZERO_BIAS,
+)
+from codeclab.designers.offline.fragments.types import F64, I32, I64, U8
 
 LARGE_DIAMOND = ((-2, 0), (2, 0), (0, -2), (0, 2), (-1, -1), (-1, 1), (1, -1), (1, 1))
 NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
@@ -281,9 +287,88 @@ def refine_subpel(
     return centres, best
 
 
-def estimate(cur: U8, refs: list[U8], hint: I64) -> tuple[I64, I64, I64]:
+def median_predictors(vectors: I64, mby: int, mbx: int) -> I64:
+    """Per macroblock (raster), the median of the left, top and top-right (top-left at the right
+    edge) vectors, the left one on the first row; missing neighbours count as (0, 0)."""
+    grid = vectors.reshape(mby, mbx, 2)
+    left = np.zeros_like(grid)
+    left[:, 1:] = grid[:, :-1]
+    top = np.zeros_like(grid)
+    top[1:] = grid[:-1]
+    diag = np.zeros_like(grid)
+    diag[1:, :-1] = grid[:-1, 1:]
+    if mbx > 1:
+        diag[1:, -1] = grid[:-1, -2]
+    stacked = np.stack((left, top, diag))
+    median = stacked.sum(axis=0) - stacked.max(axis=0) - stacked.min(axis=0)
+    median[0] = left[0]
+    found: I64 = median.reshape(-1, 2)
+    return found
+
+
+def vector_bits(differences: I64) -> F64:
+    """Rough bits of coding vector differences (Exp-Golomb-like per component)."""
+    bits: F64 = (1 + 2 * np.log2(1 + np.abs(differences))).sum(axis=1)
+    return bits
+
+
+def regularise(
+    blocks: I32, refs: list[U8], vectors: I64, ref_index: I64, sad: I64, lam: float
+) -> tuple[I64, I64]:
+    """Motion vectors re-chosen by SAD + lam * bits of their difference from the median of
+    their neighbours (the predictor the entropy coder uses): each macroblock tries its own
+    vector, the predictor, (0, 0) and its left and top neighbours' vectors; twice, the second
+    time against the predictors of the first pass's choices."""
+    h, w = refs[0].shape
+    mby, mbx = h // MACROBLOCK, w // MACROBLOCK
+    oy, ox = grid_origins(refs[0], MACROBLOCK)
+    limit = SEARCH_RANGE * SUBPEL
+    margin = SEARCH_RANGE + 2
+    planes = [luma_phases(extend(ref, margin), SUBPEL) for ref in refs]
+    vectors, sad = vectors.copy(), sad.copy()
+
+    def sad_of(candidate: I64) -> I64:
+        found = np.zeros(len(blocks), dtype=np.int64)
+        for index, ref_planes in enumerate(planes):
+            chosen = np.flatnonzero(ref_index == index)
+            if chosen.size:
+                window = phase_windows(
+                    ref_planes,
+                    margin,
+                    oy[chosen],
+                    ox[chosen],
+                    candidate[chosen],
+                    MACROBLOCK,
+                    SUBPEL,
+                )
+                found[chosen] = block_sad(blocks[chosen], window)
+        return found
+
+    for _ in range(2):
+        predicted = median_predictors(vectors, mby, mbx)
+        cost = sad + lam * vector_bits(vectors - predicted)
+        grid = vectors.reshape(mby, mbx, 2)
+        left = np.zeros_like(grid)
+        left[:, 1:] = grid[:, :-1]
+        top = np.zeros_like(grid)
+        top[1:] = grid[:-1]
+        for option in (predicted, np.zeros_like(vectors), left.reshape(-1, 2), top.reshape(-1, 2)):
+            candidate = np.clip(option, -limit, limit)
+            found = sad_of(candidate)
+            total = found + lam * vector_bits(candidate - predicted)
+            better = total < cost
+            cost[better], sad[better], vectors[better] = (
+                total[better],
+                found[better],
+                candidate[better],
+            )
+    return vectors, sad
+
+
+def estimate(cur: U8, refs: list[U8], hint: I64, step: int) -> tuple[I64, I64, I64]:
     """(vectors in 1/SUBPEL pel, reference index, integer vectors for the next hint) per
-    macroblock of luma `cur` against luma `refs` (most recent first).
+    macroblock of luma `cur` against luma `refs` (most recent first); with ME_LAMBDA, the
+    vectors are `regularise`d at lambda ME_LAMBDA * `step` (the quantiser step).
 
     A vector whose SAD is not ZERO_BIAS (per 256 pixels) better than (0, 0) on the most
     recent reference becomes (0, 0) there: the encoder's bias towards skipped macroblocks.
@@ -307,6 +392,10 @@ def estimate(cur: U8, refs: list[U8], hint: I64) -> tuple[I64, I64, I64]:
             index,
         )
         integer[better] = found[better]
+    if ME_LAMBDA:
+        best_vectors, best_sad = regularise(
+            blocks, refs, best_vectors, best_ref, best_sad, ME_LAMBDA * step
+        )
     zero_sad = block_sad(blocks, windows(refs[0], 0, oy, ox, MACROBLOCK))
     bias = ZERO_BIAS * MACROBLOCK * MACROBLOCK // 256
     stay = zero_sad <= best_sad + bias
