@@ -7,6 +7,12 @@ data directory whose baselines were computed by a warm-up run first; the time of
 the wall clock of `run_campaign` (worker start-up included). An experiment is one stage of one
 design (smoke test or search clip). The target: 2 workers >= 1.8x the rate of 1.
 
+Each mode also reports the CPU time of the whole process tree (campaign, workers, sandboxes,
+ffmpeg) and so how many cores it kept busy. One worker is not one core: the decoder's sandbox
+starts while the encoder runs, and metrics and VMAF use every core. `speedup_ceiling` is
+``cores / cores busy with 1 worker``, the most any number of workers can gain on this machine;
+`load_average_1min` before each mode tells whether something else was running.
+
 Prints one JSON object.
 """
 
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import tempfile
 import time
 from dataclasses import replace
@@ -28,10 +35,20 @@ from codeclab.pipeline.campaign import CampaignConfig, run_campaign
 from codeclab.sandbox.jobs import SandboxSettings
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of every descendant that has ended."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    ended = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + ended.ru_utime + ended.ru_stime
+
+
 def measure(lab: Lab, config: CampaignConfig) -> dict[str, Any]:
+    load = os.getloadavg()[0]
+    cpu = cpu_seconds()
     started = time.monotonic()
-    result = run_campaign(lab, config)
+    result = run_campaign(lab, config)  # its workers have ended (and been waited for) on return
     seconds = time.monotonic() - started
+    cpu = cpu_seconds() - cpu
     experiments = sum(len(t.experiments) for t in result.trials)
     return {
         "run_id": result.run.id,
@@ -41,6 +58,9 @@ def measure(lab: Lab, config: CampaignConfig) -> dict[str, Any]:
         "seconds": round(seconds, 2),
         "experiments_per_hour": round(experiments / seconds * 3600, 1),
         "designs_per_hour": round(len(result.trials) / seconds * 3600, 1),
+        "cpu_seconds": round(cpu, 2),
+        "cores_busy": round(cpu / seconds, 2),
+        "load_average_1min": round(load, 2),
         "codecs": [t.first.codec_sha256 for t in result.trials],
     }
 
@@ -49,7 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clip", default="builtin:lab-cif")
     parser.add_argument("--frames", type=int, default=10)
-    parser.add_argument("--iterations", type=int, default=8)
+    parser.add_argument("--iterations", type=int, default=16)
     parser.add_argument("--modes", default="local-1,local-2,dask-2")
     args = parser.parse_args()
     from distributed import LocalCluster
@@ -83,6 +103,7 @@ def main() -> None:
                 kind, workers = mode.rsplit("-", 1)
                 config = replace(base, workers=int(workers))
                 if kind == "dask":
+                    cpu = cpu_seconds()
                     with LocalCluster(
                         n_workers=int(workers),
                         threads_per_worker=1,
@@ -92,7 +113,12 @@ def main() -> None:
                     ) as cluster:
                         url = cluster.scheduler_address.replace("tcp://", "dask://")
                         config = replace(config, executor=url)
-                        report["modes"][mode] = measure(lab, config)
+                        entry = measure(lab, config)
+                    # the cluster's worker processes are counted once they have ended
+                    entry["cpu_seconds"] = round(cpu_seconds() - cpu, 2)
+                    entry["cores_busy"] = round(entry["cpu_seconds"] / entry["seconds"], 2)
+                    entry["cpu_includes_cluster_start_and_stop"] = True
+                    report["modes"][mode] = entry
                 else:
                     report["modes"][mode] = measure(lab, config)
     modes = report["modes"]
@@ -105,6 +131,8 @@ def main() -> None:
             entry["speedup_vs_local_1"] = round(
                 entry["experiments_per_hour"] / reference["experiments_per_hour"], 2
             )
+        cores = os.cpu_count() or 1
+        report["speedup_ceiling"] = round(cores / max(reference["cores_busy"], 1.0), 2)
     print(json.dumps(report, indent=2))
 
 

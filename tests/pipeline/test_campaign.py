@@ -269,6 +269,50 @@ def test_killed_campaign_resumes_without_losing_or_repeating_experiments(
     assert b"leaderboard" in resumed.stdout
 
 
+def test_sigterm_stops_a_campaign_cleanly_and_resume_reopens_its_run(
+    tmp_path: Path, carphone: str
+) -> None:
+    data = tmp_path / "data"
+    args = ["--clip", carphone, "--frames", str(FRAMES), "--quality", "30,70"]
+    args += ["--baselines", "", "--min-vmaf", "0", "--no-vmaf", "--seed", "5"]
+    process = subprocess.Popen(
+        cli(data, *args, "--iterations", "3"), cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        wait_for_mid_experiment(data, process)
+        workers = psutil.Process(process.pid).children(recursive=True)
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    assert b"--resume" in stdout  # how to go on is printed
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"workers outlived the stopped campaign: {alive}"
+    with RecordStore.open(f"sqlite:///{data / 'codeclab.db'}") as records:
+        (run,) = records.list_runs()
+    assert run.status.value == "stopped" and run.finished_at is not None
+    stopped = all_experiments(data)
+    assert not [e for e in stopped if e.status.value in ("running", "pending")]
+    # what was in flight (nothing, if the signal fell between two experiments) says why
+    in_flight = [e for e in stopped if is_interrupted(e)]
+    assert len(in_flight) <= 1
+    assert all("stopped by the user" in (e.error or "") for e in in_flight)
+
+    resumed = subprocess.run(
+        cli(data, "--resume", run.id), cwd=tmp_path, capture_output=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
+    with RecordStore.open(f"sqlite:///{data / 'codeclab.db'}") as records:
+        again = records.get_run(run.id)
+    assert again.status.value == "finished"
+    assert again.finished_at is not None and again.finished_at > run.finished_at
+    real = [e for e in all_experiments(data) if not is_interrupted(e)]
+    assert len({e.codec_sha256 for e in real if e.status.value == "completed"}) == 3
+
+
 # --- the LLM designer -----------------------------------------------------------------------
 
 LOSSY = """import zlib

@@ -124,6 +124,18 @@ def test_finish_run_records_status_and_time(record_store: RecordStore) -> None:
     assert record_store.get_run(run.id) == finished
 
 
+def test_a_reopened_run_is_running_again_until_it_finishes(record_store: RecordStore) -> None:
+    run = record_store.create_run("offline", {}, seed=1)
+    record_store.finish_run(run.id, "stopped")
+
+    reopened = record_store.reopen_run(run.id)
+
+    assert reopened.status is RunStatus.RUNNING and reopened.finished_at is None
+    assert record_store.finish_run(run.id, "finished").status is RunStatus.FINISHED
+    with pytest.raises(RecordNotFound):
+        record_store.reopen_run("run-nope")
+
+
 def test_finish_run_refuses_a_non_final_status(record_store: RecordStore) -> None:
     run = record_store.create_run("offline", {}, seed=1)
     with pytest.raises(ValueError, match="running"):

@@ -884,6 +884,7 @@ def run_campaign(
                 f"{[c.sha256[:12] for _, c in clips.stage_clips.stages()]}); restore them or "
                 "start a new campaign"
             )
+        run = lab.records.reopen_run(resume)
     else:
         stored = {
             CONFIG_KEY: config.to_dict(),

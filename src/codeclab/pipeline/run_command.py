@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -70,6 +74,22 @@ def _ints(text: str, option: str) -> tuple[int, ...]:
 
 def _names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """Treat SIGTERM (``kill``, a service manager, the dashboard's stop button) like Ctrl-C:
+    the campaign stops its workers, marks what was in flight interrupted and ends the run as
+    stopped, resumable with ``--resume``."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # --- progress -----------------------------------------------------------------------------------
@@ -417,7 +437,7 @@ def run_command(
                 highlight=False,
             )
         live = Live(console=errors, transient=True, refresh_per_second=4)
-        with live:
+        with live, stop_on_sigterm():
             try:
                 result = run_campaign(
                     lab,
