@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -158,14 +159,15 @@ class Served:
     app: FastAPI
 
 
-@pytest.fixture(scope="module")
-def served(lab_data: LabData) -> Iterator[Served]:
-    """The dashboard over real HTTP: uvicorn on 127.0.0.1, a free port, in a thread."""
+@contextmanager
+def serving(settings: Settings) -> Iterator[Served]:
+    """The dashboard of `settings` (its public_url set to where it listens) over real HTTP:
+    uvicorn on 127.0.0.1, a free port, in a thread."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = replace(lab_data.settings, public_url=url)
+    settings = replace(settings, public_url=url)
     app = create_app(settings, access=Access(admin_token=ADMIN_TOKEN), poll_seconds=0.5)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -175,7 +177,16 @@ def served(lab_data: LabData) -> Iterator[Served]:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError(f"uvicorn did not start on {url}")
         time.sleep(0.02)
-    yield Served(url, app)
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    try:
+        yield Served(url, app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def served(lab_data: LabData) -> Iterator[Served]:
+    """The session lab's dashboard over real HTTP."""
+    with serving(lab_data.settings) as served:
+        yield served

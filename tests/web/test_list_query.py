@@ -3,11 +3,18 @@ a real PostgreSQL server, in every order the API offers."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import httpx
 import pytest
 
+from codeclab.config import Settings
+from codeclab.lab import Lab
 from codeclab.storage.records import ORDER_FIELDS, RecordStore
 from codeclab.web import queries, schemas
 from tests.storage.conftest_records import *  # noqa: F403 (the fixtures)
+from tests.web.conftest import serving
 
 # savings as the analysis writes them, and values a list must not take for a number
 SAVINGS: list[object] = [-232.22124761268543, 12.5, 0, None, True, "12", 1e-300, 97.00000000000001]
@@ -90,3 +97,36 @@ def test_list_rows_follow_the_filters(record_store: RecordStore) -> None:
     assert listed(run_id=run_id, status="failed") == []
     with pytest.raises(ValueError, match="order"):
         queries.listed(record_store, limit=1, offset=0, order="-rationale")
+
+
+def test_the_api_list_follows_every_change_of_a_record(tmp_path: Path) -> None:
+    """The list keeps each row per version of its record: a change, a new experiment and a
+    deletion all show on the next read, over real HTTP."""
+    settings = Settings(data_dir=tmp_path / "data")
+    with Lab.open(settings) as lab, serving(settings) as served:
+        ids = _fill(lab.records)
+        url = f"{served.url}/api/experiments"
+
+        def listed() -> dict[str, dict[str, Any]]:
+            body = httpx.get(url, params={"limit": 50}).json()
+            assert body["total"] == len(body["items"])
+            return {item["id"]: item for item in body["items"]}
+
+        first = listed()
+        expected = [
+            schemas.ExperimentSummary.of(r).model_dump(mode="json")
+            for r in lab.records.list_experiments(limit=50)
+        ]
+        assert list(first.values()) == expected
+        assert listed() == first  # served from the rows kept
+
+        lab.records.update_experiment(ids[2], psnr_y=44.5, bytes_stored=77)
+        lab.records.delete_experiment(ids[4])
+        added = lab.records.create_experiment(designer="later", rationale="Newest")
+        second = listed()
+
+        assert second[ids[2]]["psnr_y"] == 44.5 and second[ids[2]]["bytes_stored"] == 77
+        assert ids[4] not in second
+        assert next(iter(second)) == added.id and second[added.id]["title"] == "Newest"
+        for exp_id in set(first) - {ids[2], ids[4]}:
+            assert second[exp_id] == first[exp_id]

@@ -1,13 +1,15 @@
 """The JSON API under ``/api`` (documented at ``/docs``).
 
-Reading follows the dashboard's access rule (:mod:`codeclab.web.access`); deleting and
-publishing need the admin token.  Unknown ids answer 404, bad parameters 422, and frames or
+Reading follows the dashboard's access rule (:mod:`codeclab.web.access`); starting and
+stopping campaigns (:mod:`codeclab.web.campaigns`), deleting and publishing need the admin
+token.  Unknown ids answer 404, bad parameters 422, and frames or
 transcodes that cannot be made (an unpublished experiment, a clip missing on this machine)
 409 with the reason.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +27,14 @@ from codeclab.storage.publish import ARTIFACT_NAMES
 from codeclab.storage.records import ORDER_FIELDS, ExperimentRecord, ExperimentStatus
 from codeclab.web import queries, schemas, views
 from codeclab.web.access import check_admin
+from codeclab.web.campaigns import (
+    STOP_GRACE_SECONDS,
+    CampaignOptions,
+    Launch,
+    Launcher,
+    LaunchError,
+    LaunchNotFoundError,
+)
 from codeclab.web.frames import FramesUnavailable
 from codeclab.web.links import expiry, parse_lifetime
 from codeclab.web.state import Dashboard, get_dashboard
@@ -42,7 +52,26 @@ DOWNLOAD_LIFETIME = timedelta(hours=1)
 _ORDER_PATTERN = "^-?(" + "|".join(ORDER_FIELDS) + ")$"
 
 DashboardDep = Annotated[Dashboard, Depends(get_dashboard)]
+
+
+def require_admin(request: Request, dashboard: DashboardDep) -> None:
+    """401 unless the request carries the admin token (checked before the body's values)."""
+    check_admin(dashboard.access, request)
+
+
+ADMIN = [Depends(require_admin)]
 ExperimentId = Annotated[str, PathParam(description="Experiment id", max_length=64)]
+Grace = Annotated[
+    float,
+    Query(
+        ge=0,
+        le=600,
+        description="Seconds the campaign has to stop after SIGTERM before it is killed",
+    ),
+]
+LaunchId = Annotated[
+    str, PathParam(description="Campaign launch id", max_length=64, pattern=r"^launch-[\w-]+$")
+]
 
 
 def _experiment(dashboard: Dashboard, exp_id: str) -> ExperimentRecord:
@@ -173,24 +202,28 @@ def api_router() -> APIRouter:
         records = dashboard.lab.records
         if run is not None:
             records.get_run(run)  # 404 for an unknown run
-        rows = queries.listed(
-            records,
-            limit=limit,
-            offset=offset,
-            run_id=run,
-            achieved=achieved,
-            status=None if status is None else status.value,
-            order=order,
-        )
+        state = None if status is None else status.value
         total = records.count_experiments(run_id=run, achieved=achieved, status=status)
-        listing = schemas.ExperimentList(
-            total=total,
-            limit=limit,
-            offset=offset,
-            items=[schemas.ExperimentSummary.of_listed(row) for row in rows],
-        )
-        # serialised here in one step (the model is already validated), not again by FastAPI
-        return Response(listing.model_dump_json(), media_type="application/json")
+        if order == "-created_at":  # the common case: the index, then rows kept per version
+            pages = queries.page(
+                records, limit=limit, offset=offset, run_id=run, achieved=achieved, status=state
+            )
+            items = dashboard.listed_json(pages)
+        else:
+            rows = queries.listed(
+                records,
+                limit=limit,
+                offset=offset,
+                run_id=run,
+                achieved=achieved,
+                status=state,
+                order=order,
+            )
+            items = [schemas.ExperimentSummary.of_listed(row).model_dump_json() for row in rows]
+        # assembled from each item's JSON (what ExperimentList.model_dump_json would give)
+        head = json.dumps({"total": total, "limit": limit, "offset": offset}, separators=(",", ":"))
+        body = f'{head[:-1]},"items":[{",".join(items)}]}}'
+        return Response(body, media_type="application/json")
 
     @router.get(
         "/experiments/{exp_id}", response_model=schemas.ExperimentDetail, tags=["experiments"]
@@ -448,5 +481,121 @@ def api_router() -> APIRouter:
         published = await run_in_threadpool(work)
         dashboard.forget_aggregates()
         return published
+
+    # --- campaigns (admin) ----------------------------------------------------------------
+
+    def _launcher(dashboard: Dashboard) -> Launcher:
+        assert dashboard.launcher is not None
+        return dashboard.launcher
+
+    def _launch(dashboard: Dashboard, launch_id: str) -> Launch:
+        try:
+            return _launcher(dashboard).get(launch_id)
+        except LaunchNotFoundError as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    @router.post(
+        "/campaigns",
+        status_code=201,
+        response_model=schemas.CampaignLaunch,
+        tags=["admin"],
+        dependencies=ADMIN,
+    )
+    def start_campaign(
+        dashboard: DashboardDep, start: schemas.CampaignStart
+    ) -> schemas.CampaignLaunch:
+        """Start a campaign: ``codeclab run`` with these options, as a separate background
+        process on this machine (it records its run as any ``codeclab run`` does).  Needs the
+        admin token."""
+        if start.resume is not None:
+            run = dashboard.lab.records.get_run(start.resume)  # 404 for an unknown run
+            if run.status.value == "running":
+                owner = _launcher(dashboard).for_run(dashboard.lab.records, run.id)
+                if owner is not None and _launcher(dashboard).state(owner).alive:
+                    raise HTTPException(409, f"run {run.id} is running (launch {owner.id})")
+        options = CampaignOptions(
+            **{
+                **start.model_dump(exclude={"clips", "quality", "baselines"}),
+                "clips": tuple(start.clips),
+                "quality": tuple(start.quality),
+                "baselines": None if start.baselines is None else tuple(start.baselines),
+            }
+        )
+        try:
+            state = _launcher(dashboard).start(options)
+        except LaunchError as exc:
+            raise HTTPException(500, str(exc)) from None
+        dashboard.forget_aggregates()
+        return schemas.CampaignLaunch.of(state)
+
+    @router.get(
+        "/campaigns", response_model=schemas.CampaignLaunches, tags=["admin"], dependencies=ADMIN
+    )
+    def list_campaigns(dashboard: DashboardDep) -> schemas.CampaignLaunches:
+        """Campaigns started from the dashboard, newest first, with their process's state and
+        the run each recorded.  Needs the admin token."""
+        launcher = _launcher(dashboard)
+        launches = launcher.find_runs(dashboard.lab.records)
+        return schemas.CampaignLaunches(
+            items=[schemas.CampaignLaunch.of(launcher.state(launch)) for launch in launches]
+        )
+
+    @router.get(
+        "/campaigns/{launch_id}",
+        response_model=schemas.CampaignLaunch,
+        tags=["admin"],
+        dependencies=ADMIN,
+    )
+    def get_campaign(dashboard: DashboardDep, launch_id: LaunchId) -> schemas.CampaignLaunch:
+        """One campaign started from the dashboard.  Needs the admin token."""
+        launcher = _launcher(dashboard)
+        _launch(dashboard, launch_id)
+        launcher.find_runs(dashboard.lab.records)
+        return schemas.CampaignLaunch.of(launcher.state(launcher.get(launch_id)))
+
+    def _stop(dashboard: Dashboard, launch: Launch, grace: float) -> schemas.CampaignLaunch:
+        try:
+            state = _launcher(dashboard).stop(launch.id, grace_seconds=grace)
+        except LaunchError as exc:
+            raise HTTPException(409, str(exc)) from None
+        dashboard.forget_aggregates()
+        return schemas.CampaignLaunch.of(state)
+
+    @router.post(
+        "/campaigns/{launch_id}/stop",
+        response_model=schemas.CampaignLaunch,
+        tags=["admin"],
+        dependencies=ADMIN,
+    )
+    def stop_campaign(
+        dashboard: DashboardDep,
+        launch_id: LaunchId,
+        grace: Grace = STOP_GRACE_SECONDS,
+    ) -> schemas.CampaignLaunch:
+        """Stop a campaign started from the dashboard: SIGTERM (the campaign records its run as
+        stopped, resumable), then SIGKILL after `grace` seconds.  Needs the admin token."""
+        return _stop(dashboard, _launch(dashboard, launch_id), grace)
+
+    @router.post(
+        "/runs/{run_id}/stop",
+        response_model=schemas.CampaignLaunch,
+        tags=["admin"],
+        dependencies=ADMIN,
+    )
+    def stop_run(
+        dashboard: DashboardDep, run_id: str, grace: Grace = STOP_GRACE_SECONDS
+    ) -> schemas.CampaignLaunch:
+        """Stop the campaign recording run `run_id`, when the dashboard started it.  Needs the
+        admin token."""
+        records = dashboard.lab.records
+        records.get_run(run_id)  # 404 for an unknown run
+        launch = _launcher(dashboard).for_run(records, run_id)
+        if launch is None:
+            raise HTTPException(
+                409,
+                f"run {run_id} was not started from this dashboard: stop it where it runs "
+                "(Ctrl-C), or `codeclab gc` if its process is gone",
+            )
+        return _stop(dashboard, launch, grace)
 
     return router

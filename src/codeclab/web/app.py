@@ -11,10 +11,12 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -29,6 +31,7 @@ from codeclab.storage.objects import LocalStore
 from codeclab.storage.records import RecordNotFound
 from codeclab.web.access import Access, reader_token
 from codeclab.web.api import api_router
+from codeclab.web.campaigns import Launcher
 from codeclab.web.database import tune_for_reading
 from codeclab.web.objects import objects_router
 from codeclab.web.pages import pages_router
@@ -161,7 +164,8 @@ def _install_error_pages(app: FastAPI, templates: Jinja2Templates) -> None:
                 for e in exc.errors()
             )
             return error(request, 422, problems)
-        return JSONResponse({"detail": exc.errors()}, status_code=422)
+        # a model validator's error carries the exception object itself in its context
+        return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
 
 
 def create_app(
@@ -170,18 +174,24 @@ def create_app(
     access: Access | None = None,
     poll_seconds: float = 3.0,
     lab: Lab | None = None,
+    config_path: Path | None = None,
 ) -> FastAPI:
     """The dashboard for the lab `settings` name.
 
     `access` defaults to the tokens of `settings` (``admin_token``, ``read_token``: from
     ``codeclab.toml``, ``CODECLAB_ADMIN_TOKEN`` or ``CODECLAB_READ_TOKEN``); `poll_seconds` is
     how often live pages refresh; a `lab` given is used (and closed on shutdown) instead of
-    opening one.
+    opening one; `config_path` is the settings file campaigns started from the dashboard are
+    given (default: theirs is found as the dashboard's was, from ``CODECLAB_CONFIG`` or
+    ``./codeclab.toml``).
     """
     opened = lab or Lab.open(settings)
     tune_for_reading(opened.records)
     dashboard = Dashboard(
-        opened, access or Access.from_settings(settings), poll_seconds=poll_seconds
+        opened,
+        access or Access.from_settings(settings),
+        poll_seconds=poll_seconds,
+        launcher=Launcher(settings, config_path=config_path),
     )
     templates = make_templates()
 

@@ -65,7 +65,7 @@ def serve_command(
     )
     log_level = "info" if sys.stderr.isatty() else "warning"
     if workers == 1:
-        app = create_app(settings, access=access)
+        app = create_app(settings, access=access, config_path=config)
         uvicorn.run(app, host=host, port=port, log_level=log_level)
         return
     # Create the database, its schema and the link secret once, before the workers race to.

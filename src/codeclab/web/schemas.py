@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from codeclab.storage.records import ExperimentRecord, RunRecord
-from codeclab.web import queries
+from codeclab.web import campaigns, queries
 
 
 class ExperimentSummary(BaseModel):
@@ -301,3 +301,113 @@ class Published(BaseModel):
     error: str | None
     artifacts: dict[str, str]
     bytes_stored: int
+
+
+# what a campaign searches: fixed when it started, so a resumed one takes none of them
+_SEARCH_OPTIONS = (
+    "designer",
+    "frames",
+    "target_mbps",
+    "min_psnr",
+    "min_vmaf",
+    "seed",
+    "baselines",
+    "vmaf",
+    "publish",
+    "smoke_frames",
+    "debug_rounds",
+)
+
+
+class CampaignStart(BaseModel):
+    """The options of ``codeclab run`` (see ``codeclab run --help``); left out: its default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    designer: str | None = Field(
+        None,
+        max_length=300,
+        pattern=r"^\S+$",
+        description="offline (default), openai:MODEL or anthropic:MODEL, optionally @BASE_URL",
+    )
+    clips: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
+        default_factory=list, max_length=16, description="Search clips: paths or builtin:NAME"
+    )
+    frames: int | None = Field(None, ge=1, le=100_000, description="Frames of each clip")
+    iterations: int | None = Field(None, ge=1, le=1_000_000, description="Designs in the run")
+    time_budget: str | None = Field(
+        None, pattern=r"^\d+(\.\d+)?[smhd]?$", description="Start no design after: 90s, 30m, 2h"
+    )
+    forever: bool = Field(False, description="Run until stopped (no iterations or time budget)")
+    target_mbps: float | None = Field(None, gt=0, le=10_000)
+    min_psnr: float | None = Field(None, ge=0, le=100)
+    min_vmaf: float | None = Field(None, ge=0, le=100)
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    workers: int | None = Field(None, ge=1, le=256)
+    executor: str | None = Field(None, pattern=r"^(local|dask://[^\s/]+:\d+)$")
+    quality: list[Annotated[int, Field(ge=0, le=100)]] = Field(default_factory=list, max_length=32)
+    baselines: list[Literal["x264", "x265", "svtav1"]] | None = Field(
+        None, description="Baseline encoders; [] for none (default: x264, x265)"
+    )
+    vmaf: bool | None = Field(None, description="Measure VMAF (default: yes)")
+    publish: Literal["success", "always", "never"] | None = None
+    smoke_frames: int | None = Field(None, ge=0, le=1000)
+    debug_rounds: int | None = Field(None, ge=0, le=100)
+    budget_usd: float | None = Field(None, ge=0, description="LLM spend limit")
+    resume: str | None = Field(
+        None, max_length=64, pattern=r"^[\w.-]+$", description="Continue this campaign run"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CampaignStart:
+        if self.forever and (self.iterations is not None or self.time_budget is not None):
+            raise ValueError("forever runs until stopped: leave out iterations and time_budget")
+        if self.resume is not None:
+            kept = [name for name in _SEARCH_OPTIONS if getattr(self, name) is not None]
+            kept += [name for name in ("clips", "quality") if getattr(self, name)]
+            if kept:
+                raise ValueError(
+                    f"a resumed campaign keeps what it searches: leave out {', '.join(kept)}"
+                )
+        return self
+
+
+class CampaignLaunch(BaseModel):
+    """A ``codeclab run`` process started from the dashboard."""
+
+    id: str
+    pid: int
+    state: str = Field(description="running, stopping, stopped, killed or exited")
+    alive: bool
+    started_at: datetime
+    arguments: list[str] = Field(description="The command line after the interpreter")
+    options: dict[str, Any]
+    run_id: str | None = Field(description="The run its campaign recorded, once it has")
+    run_page: str | None
+    stop_requested_at: datetime | None
+    stopped_by: str | None = Field(description="SIGTERM (its clean stop) or SIGKILL")
+    exit_code: int | None = Field(description="Known when this dashboard process reaped it")
+    log_tail: str = Field(description="The end of its output")
+
+    @classmethod
+    def of(cls, state: campaigns.LaunchState) -> CampaignLaunch:
+        launch = state.launch
+        return cls(
+            id=launch.id,
+            pid=launch.pid,
+            state=state.state,
+            alive=state.alive,
+            started_at=launch.started_at,
+            arguments=launch.arguments,
+            options=launch.options,
+            run_id=launch.run_id,
+            run_page=None if launch.run_id is None else f"/runs/{launch.run_id}",
+            stop_requested_at=launch.stop_requested_at,
+            stopped_by=launch.stopped_by,
+            exit_code=launch.exit_code,
+            log_tail=state.log_tail,
+        )
+
+
+class CampaignLaunches(BaseModel):
+    items: list[CampaignLaunch]

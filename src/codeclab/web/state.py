@@ -6,8 +6,9 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
 from fastapi import Request
@@ -17,6 +18,7 @@ from codeclab.lab import Lab
 from codeclab.storage.records import BaselineRecord, ClipRecord, RecordNotFound, RunRecord
 from codeclab.web import queries, schemas
 from codeclab.web.access import Access
+from codeclab.web.campaigns import Launcher
 from codeclab.web.frames import FrameSource
 from codeclab.web.highlight import diff_html, highlight_python
 from codeclab.web.links import Links
@@ -39,6 +41,7 @@ POST_SECONDS = 3600.0
 """A rendered blog post is reused for this long while its record is unchanged (its signed
 links, made when it was rendered, then still have 7 days less this to live)."""
 POSTS_CACHED = 2000
+LIST_ROWS_CACHED = 5000
 
 
 class Expiring(Generic[T]):
@@ -142,6 +145,7 @@ class Dashboard:
     lab: Lab
     access: Access
     poll_seconds: float = 3.0
+    launcher: Launcher | None = None  # default: launches kept in the lab's data dir
     links: Links = field(init=False)
     frames: FrameSource = field(init=False)
     stills: Stills = field(init=False)
@@ -152,6 +156,7 @@ class Dashboard:
     lineage: Expiring[queries.LineageIndex] = field(init=False)
     recent_runs: Expiring[list[RunRecord]] = field(init=False)
     posts: LRU[Markup] = field(init=False)
+    list_rows: LRU[str] = field(init=False)
     _rendered: dict[str, Expiring[str]] = field(init=False)
     _progress_charts: LRU[schemas.Progress] = field(init=False)
     _sources: LRU[str] = field(init=False)
@@ -161,6 +166,8 @@ class Dashboard:
     _baselines: LRU[list[BaselineRecord]] = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.launcher is None:
+            self.launcher = Launcher(self.lab.settings)
         self.links = Links(self.lab.store)
         self.frames = FrameSource(self.lab)
         self.stills = Stills(self.lab.store, self.frames)
@@ -172,6 +179,7 @@ class Dashboard:
         self.lineage = Expiring(lambda: queries.lineage_index(records), LINEAGE_SECONDS)
         self.recent_runs = Expiring(lambda: records.list_runs(limit=10), COUNTS_SECONDS)
         self.posts = LRU(POSTS_CACHED, POST_SECONDS)
+        self.list_rows = LRU(LIST_ROWS_CACHED)
         self._rendered = {}
         self._progress_charts = LRU(8, CHARTS_SECONDS)
         self._sources = LRU(256)
@@ -190,6 +198,18 @@ class Dashboard:
         if page is None:
             page = self._rendered.setdefault(name, Expiring(render, COUNTS_SECONDS))
         return page.get()
+
+    def listed_json(self, pages: Sequence[tuple[str, datetime]]) -> list[str]:
+        """The API list's JSON of each (id, updated_at), in order: kept per version of each
+        record (``updated_at`` changes with every change), read in one query when missing."""
+        keys = {exp_id: f"{exp_id}@{updated.isoformat()}" for exp_id, updated in pages}
+        found = {exp_id: self.list_rows.peek(key) for exp_id, key in keys.items()}
+        missing = [exp_id for exp_id, text in found.items() if text is None]
+        for exp_id, row in queries.listed_by_id(self.lab.records, missing).items():
+            text = schemas.ExperimentSummary.of_listed(row).model_dump_json()
+            self.list_rows.put(f"{exp_id}@{row.updated_at.isoformat()}", text)
+            found[exp_id] = text
+        return [text for text in found.values() if text is not None]
 
     def forget_aggregates(self) -> None:
         """Drop cached aggregates, pages and posts (after an admin changed records)."""

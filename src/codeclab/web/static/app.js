@@ -374,44 +374,80 @@
     }
   }
 
+  /* Admin actions send the admin token as a Bearer header (never a cookie), asked once per tab. */
+  function adminToken() {
+    var saved = sessionStorage.getItem("codeclab-admin-token");
+    if (saved) { return saved; }
+    var given = window.prompt("Admin token (kept for this tab only):");
+    if (given) { sessionStorage.setItem("codeclab-admin-token", given); }
+    return given;
+  }
+  function adminRequest(out, button, method, url, body, done) {
+    var t = adminToken();
+    var headers = { Accept: "application/json" };
+    if (t) { headers.Authorization = "Bearer " + t; }
+    var init = { method: method, headers: headers };
+    if (body !== null) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+    out.textContent = "working…";
+    button.disabled = true;
+    fetch(url, init).then(function (r) {
+      return r.json().then(function (answer) {
+        button.disabled = false;
+        var result = { ok: r.ok, status: r.status, body: answer };
+        if (r.status === 401) { sessionStorage.removeItem("codeclab-admin-token"); }
+        out.dataset.status = String(r.status);
+        if (!r.ok) { out.textContent = "Refused: " + detail(result); return; }
+        done(answer);
+      });
+    }).catch(function (error) { button.disabled = false; out.textContent = "Failed: " + error; });
+  }
+
   function admin(article) {
     var out = $(article, "[data-role=admin-out]");
     if (!out) { return; }
-    function token() {
-      var saved = sessionStorage.getItem("codeclab-admin-token");
-      if (saved) { return saved; }
-      var given = window.prompt("Admin token (kept for this tab only):");
-      if (given) { sessionStorage.setItem("codeclab-admin-token", given); }
-      return given;
-    }
-    function run(button, method, url, done) {
-      var t = token();
-      var headers = { Accept: "application/json" };
-      if (t) { headers.Authorization = "Bearer " + t; }
-      out.textContent = "working…";
-      button.disabled = true;
-      fetch(url, { method: method, headers: headers }).then(function (r) {
-        return r.json().then(function (body) {
-          button.disabled = false;
-          var result = { ok: r.ok, status: r.status, body: body };
-          if (r.status === 401) { sessionStorage.removeItem("codeclab-admin-token"); }
-          if (!r.ok) { out.textContent = "Refused: " + detail(result); out.dataset.status = String(r.status); return; }
-          out.dataset.status = String(r.status);
-          done(body);
-        });
-      });
-    }
     var del = $(article, "[data-action=admin-delete]");
     del.addEventListener("click", function () {
       if (!window.confirm("Delete experiment " + del.dataset.experiment + " and its objects?")) { return; }
-      run(del, "DELETE", "/api/experiments/" + encodeURIComponent(del.dataset.experiment), function (body) {
+      adminRequest(out, del, "DELETE", "/api/experiments/" + encodeURIComponent(del.dataset.experiment), null, function (body) {
         out.textContent = "Deleted " + body.experiment_id + " (" + body.deleted_objects.length + " objects).";
       });
     });
     var pub = $(article, "[data-action=admin-publish]");
     pub.addEventListener("click", function () {
-      run(pub, "POST", "/api/experiments/" + encodeURIComponent(pub.dataset.experiment) + "/publish", function (body) {
+      adminRequest(out, pub, "POST", "/api/experiments/" + encodeURIComponent(pub.dataset.experiment) + "/publish", null, function (body) {
         out.textContent = body.ok ? "Published again; reload to see fresh links." : "Publishing failed: " + body.error;
+      });
+    });
+  }
+
+  function stopRun(button) {
+    var out = $(button.parentNode, "[data-role=admin-out]");
+    button.addEventListener("click", function () {
+      if (!window.confirm("Stop campaign run " + button.dataset.run + "? It can be resumed with codeclab run --resume.")) { return; }
+      out.textContent = "stopping…";
+      adminRequest(out, button, "POST", "/api/runs/" + encodeURIComponent(button.dataset.run) + "/stop", null, function (body) {
+        out.textContent = "Campaign " + body.state + " (" + (body.stopped_by || "") + "); the run is recorded as stopped.";
+      });
+    });
+  }
+
+  function startCampaign(form) {
+    var out = $(form.parentNode, "[data-role=admin-out]");
+    var button = $(form, "button[type=submit]");
+    function list(text) { return text.split(",").map(function (v) { return v.trim(); }).filter(function (v) { return v; }); }
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var body = { vmaf: form.elements.vmaf.checked };
+      ["designer", "publish", "time_budget"].forEach(function (name) {
+        if (form.elements[name].value) { body[name] = form.elements[name].value; }
+      });
+      ["frames", "iterations", "seed", "workers"].forEach(function (name) {
+        if (form.elements[name].value !== "") { body[name] = Number(form.elements[name].value); }
+      });
+      if (form.elements.clips.value) { body.clips = list(form.elements.clips.value); }
+      if (form.elements.baselines.value !== "") { body.baselines = list(form.elements.baselines.value); }
+      adminRequest(out, button, "POST", "/api/campaigns", body, function (answer) {
+        out.textContent = "Started " + answer.id + " (process " + answer.pid + "); its run appears under Runs once it has prepared its clips.";
       });
     });
   }
@@ -541,5 +577,7 @@
       if (article.dataset.live) { liveExperiment(article); }
     });
     $all(document, "section[data-run][data-live]").forEach(liveRun);
+    $all(document, "[data-action=admin-stop-run]").forEach(stopRun);
+    $all(document, "form[data-role=start-campaign]").forEach(startCampaign);
   });
 })();
