@@ -19,6 +19,17 @@ The TOML file is ``$CODECLAB_CONFIG`` if set, else ``./codeclab.toml`` if presen
     cpu_seconds = 900
     memory_mb = 4096
 
+    [llm]                      # how LLM designers call their model (the model: --designer)
+    temperature = 0.7          # default: not sent (the model's own default)
+    max_tokens = 16384         # most tokens of one reply
+    timeout_s = 300            # one HTTP attempt
+    max_retries = 2            # HTTP retries on 408/409/429/5xx and timeouts
+    stream = false             # stream replies (server-sent events)
+    api_key_env = "MY_KEY"     # variable holding the key (default: OPENAI_API_KEY...)
+
+    [llm.prices]               # USD per million tokens; extends and overrides the built-in table
+    "my-local-model" = { input = 0.0, output = 0.0 }
+
 Environment variables: ``CODECLAB_DATA_DIR``, ``CODECLAB_DATABASE_URL``,
 ``CODECLAB_STORE_URL``, ``CODECLAB_PUBLIC_URL``, ``CODECLAB_ISOLATION``,
 ``CODECLAB_ADMIN_TOKEN``, ``CODECLAB_READ_TOKEN``. S3 credentials come from boto3's usual chain
@@ -58,6 +69,29 @@ MIN_TOKEN_CHARS = 16
 
 
 @dataclass(frozen=True)
+class LLMSettings:
+    """How LLM designers call their model: the ``[llm]`` table (None: the client's default).
+
+    Which model and endpoint is the campaign's ``--designer provider:model[@base_url]``; the key
+    is only ever named (``api_key_env``), never held here.
+    """
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+    timeout_s: float | None = None
+    max_retries: int | None = None
+    stream: bool | None = None
+    api_key_env: str | None = None
+    prices: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Model -> {"input": USD per million tokens, "output": ...}, over the built-in table."""
+
+    def client_options(self) -> dict[str, Any]:
+        """The options set here, as `LLMConfig` fields."""
+        names = ("temperature", "max_tokens", "timeout_s", "max_retries", "stream", "api_key_env")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
@@ -66,6 +100,7 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     publish: str = "success"
     price_per_gb_month: float = 0.023  # S3 Standard, the seed's figure
+    llm: LLMSettings = field(default_factory=LLMSettings)
     # the dashboard's tokens (None: not configured); never shown, never pickled
     admin_token: str | None = field(default=None, repr=False)
     read_token: str | None = field(default=None, repr=False)
@@ -137,6 +172,64 @@ def _with_token(settings: Settings, name: str, token: str | None) -> Settings:
     return replace(settings, read_token=token)
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _llm(table: Any, where: str) -> LLMSettings:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: must be a table")
+    known = {"temperature", "max_tokens", "timeout_s", "max_retries", "stream", "api_key_env"}
+    unknown = sorted(set(table) - known - {"prices"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    if "temperature" in table:
+        temperature = table["temperature"]
+        if not _number(temperature) or not 0 <= temperature <= 2:
+            raise ConfigError(f"{where}: temperature must be a number from 0 to 2")
+        values["temperature"] = float(temperature)
+    for key in ("max_tokens", "max_retries"):
+        if key in table:
+            value = table[key]
+            low = 1 if key == "max_tokens" else 0
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ConfigError(f"{where}: {key} must be an integer >= {low}, got {value!r}")
+            values[key] = value
+    if "timeout_s" in table:
+        if not _number(table["timeout_s"]) or not table["timeout_s"] > 0:
+            raise ConfigError(f"{where}: timeout_s must be a positive number of seconds")
+        values["timeout_s"] = float(table["timeout_s"])
+    if "stream" in table:
+        if not isinstance(table["stream"], bool):
+            raise ConfigError(f"{where}: stream must be true or false")
+        values["stream"] = table["stream"]
+    if "api_key_env" in table:
+        name = table["api_key_env"]
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ConfigError(
+                f"{where}: api_key_env names an environment variable (the key itself never "
+                "goes in a file), e.g. OPENAI_API_KEY"
+            )
+        values["api_key_env"] = name
+    prices = table.get("prices", {})
+    if not isinstance(prices, dict):
+        raise ConfigError(f"{where}: prices must be a table of model = {{ input, output }}")
+    checked: dict[str, dict[str, float]] = {}
+    for model, entry in prices.items():
+        if (
+            not isinstance(entry, dict)
+            or set(entry) != {"input", "output"}
+            or not all(_number(v) and v >= 0 for v in entry.values())
+        ):
+            raise ConfigError(
+                f"{where}: the price of {model!r} must be {{ input = USD, output = USD }} per "
+                "million tokens, both >= 0"
+            )
+        checked[str(model)] = {"input": float(entry["input"]), "output": float(entry["output"])}
+    return LLMSettings(**values, prices=checked)
+
+
 def _from_toml(settings: Settings, path: Path) -> Settings:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -150,6 +243,7 @@ def _from_toml(settings: Settings, path: Path) -> Settings:
         "public_url",
         "publish",
         "price_per_gb_month",
+        "llm",
         *TOKEN_FIELDS,
     }
     unknown = sorted(set(data) - known)
@@ -170,6 +264,8 @@ def _from_toml(settings: Settings, path: Path) -> Settings:
     for name in TOKEN_FIELDS:
         if name in data:
             settings = _with_token(settings, name, check_token(data[name], f"{path}: {name}"))
+    if "llm" in data:
+        settings = replace(settings, llm=_llm(data["llm"], f"{path} [llm]"))
     table = data.get("sandbox", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [sandbox] must be a table")

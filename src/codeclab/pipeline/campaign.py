@@ -62,7 +62,7 @@ from typing import Any
 from codeclab import __version__
 from codeclab.baselines.encoders import BASELINE_ENCODERS
 from codeclab.baselines.ladder import run_baselines
-from codeclab.config import PUBLISH_POLICIES
+from codeclab.config import PUBLISH_POLICIES, LLMSettings
 from codeclab.designers.base import Design, Designer, PastExperiment, TaskContext, Usage
 from codeclab.executors import (
     LOCAL,
@@ -327,23 +327,30 @@ def prepare_campaign_clips(config: CampaignConfig, cache_dir: Path) -> CampaignC
 # --- the designer -------------------------------------------------------------------------------
 
 
-def make_designer(config: CampaignConfig, spent_usd: float = 0.0) -> Designer:
+def make_designer(
+    config: CampaignConfig, spent_usd: float = 0.0, llm: LLMSettings | None = None
+) -> Designer:
     """The designer `config.designer` names; an LLM designer gets the run's budget, of which
-    `spent_usd` is already spent."""
+    `spent_usd` is already spent, and calls its model as `llm` (the ``[llm]`` settings) says."""
     if config.designer == "offline":
         from codeclab.designers.offline.designer import OfflineDesigner
 
         return OfflineDesigner(seed=config.seed, population=config.population)
-    from codeclab.designers.llm import Budget, LLMDesigner, parse_spec
+    from codeclab.designers.llm import Budget, LLMDesigner, PriceTable, parse_spec
 
+    llm = llm or LLMSettings()
     try:
-        llm = parse_spec(config.designer)
+        model = parse_spec(config.designer, **llm.client_options())
     except ValueError as exc:
         raise CampaignError(
             f"designer {config.designer!r}: {exc}; use offline, openai:MODEL or anthropic:MODEL"
         ) from None
     limit = DEFAULT_LLM_BUDGET_USD if config.budget_usd is None else config.budget_usd
-    return LLMDesigner(llm, budget=Budget(limit, spent_usd=spent_usd))
+    return LLMDesigner(
+        model,
+        budget=Budget(limit, spent_usd=spent_usd),
+        prices=PriceTable.from_mapping(llm.prices),
+    )
 
 
 def _designer_errors() -> tuple[type[BaseException], ...]:
@@ -414,7 +421,7 @@ class Campaign:
         self.with_vmaf = config.with_vmaf
         self.plans = self._plans()
         self.reload()
-        self.designer = make_designer(config, spent_usd=self.spent_usd())
+        self.designer = make_designer(config, self.spent_usd(), lab.settings.llm)
 
     # --- state from the records -----------------------------------------------------------
 
