@@ -11,7 +11,8 @@ sees the same ones.
 
 Stopping sends SIGTERM to the ``codeclab run`` process, which takes it as its Ctrl-C: the
 campaign stops its workers, marks the experiments in flight as interrupted and records the run
-as ``stopped`` (resumable with ``codeclab run --resume RUN``).  The process is then waited for;
+as ``stopped`` (resumable with ``codeclab run --resume RUN``); a SIGTERM before the campaign has
+started (while the command opens the lab) just ends the process.  The process is then waited for;
 if it is still there after the grace period its whole process group gets SIGKILL (the run then
 stays ``running`` until ``codeclab gc``).
 
@@ -44,14 +45,9 @@ KILL_WAIT_SECONDS = 10.0
 LOG_TAIL_BYTES = 4096
 _RUN_CLOCK_SKEW = timedelta(seconds=2)
 
-# `codeclab run`, with SIGTERM taken as Ctrl-C (the campaign's own clean stop), whatever
-# signal dispositions the dashboard's process had; `codeclab` is codeclab.cli:app.
-CLI_BOOT = (
-    "import signal; "
-    "signal.signal(signal.SIGTERM, signal.default_int_handler); "
-    "signal.signal(signal.SIGINT, signal.default_int_handler); "
-    "from codeclab.cli import app; app(prog_name='codeclab')"
-)
+# `codeclab` (codeclab.cli:app, what the console script runs) in the dashboard's own
+# interpreter, so the campaign runs the very codeclab that serves the dashboard.
+CLI_BOOT = "from codeclab.cli import app; app(prog_name='codeclab')"
 
 
 class LaunchError(RuntimeError):
