@@ -246,17 +246,20 @@ def test_every_value_of_every_knob_round_trips() -> None:
     cases = 0
     for name, values in (
         ("macroblock", (8,)),
-        ("transform_size", (4, 16)),
+        ("transform_size", (8, 16)),
         ("transform", ("wht",)),
         ("quant_curve", ("ijg",)),
-        ("quant_matrix", ("slope", "jpeg")),
+        ("quant_matrix", ("flat", "jpeg")),
+        ("intra_pred", ("modes",)),
         ("num_refs", (2,)),
         ("search", ("diamond", "full")),
-        ("subpel", ("none", "quarter")),
-        ("rd_lambda", (0.0, 0.25)),
+        ("subpel", ("none", "half")),
+        ("interpolation", ("bilinear",)),
+        ("me_lambda", (0.0, 0.8)),
+        ("rd_lambda", (0.0, 0.12)),
         ("deblock", (0, 3)),
         ("downscale_below", (50,)),
-        ("entropy", ("zlib", "range")),
+        ("entropy", ("zlib", "lzma", "range")),
         ("chroma_qp_offset", (-2, 6)),
     ):
         for value in values:
@@ -336,7 +339,7 @@ def test_rendered_designs_give_monotone_curves_on_real_video(
     points = sweeps[name]
     sizes, quality = [p[0] for p in points], [p[1] for p in points]
     assert sizes == sorted(sizes) and quality == sorted(quality), points
-    assert quality[0] > 27 and quality[-1] < 55, points
+    assert quality[0] > 25 and quality[-1] < 55, points
 
 
 @pytest.mark.parametrize("name", ["intra_dct", "inter_dct"])

@@ -302,17 +302,23 @@ def inter_dct_like() -> Genome:
 
 
 def default_genome() -> Genome:
-    """A strong starting design: the inter codec with the tools that usually pay off."""
+    """A strong starting design: the inter codec with the tools that measured best together on
+    carphone (bench/ablation.py): CABAC, quarter-pel 6-tap motion with MV costs, RD mode
+    decisions, 4x4 transforms with a sloped matrix, lower I-frame step, deblocking."""
     return replace(
         inter_dct_like(),
+        transform_size=4,
         quant_curve="log",
-        quant_matrix="flat",
-        subpel="half",
-        deblock=1,
+        quant_matrix="slope",
+        intra_rounding=0.33,
+        subpel="quarter",
+        interpolation="sixtap",
+        deblock=2,
         chroma_qp_offset=2,
-        p_qp_offset=1,
-        rd_lambda=0.12,
-        entropy="lzma",
+        p_qp_offset=3,
+        me_lambda=0.2,
+        rd_lambda=0.25,
+        entropy="cabac",
     ).canonical()
 
 

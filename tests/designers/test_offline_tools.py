@@ -1,0 +1,221 @@
+"""The coding tools of the design space (CABAC, 6-tap quarter-pel, intra modes, MV costs):
+their fragments in place, and genomes using each rendered, validated and round-tripped
+bit-exactly on real frames."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import av
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from codeclab.codec.validate import validate_source
+from codeclab.designers.offline.fragments import cabac, frame, motion
+from codeclab.designers.offline.render import render
+from codeclab.designers.offline.space import Genome, default_genome
+from tests.designers.test_offline_render import Planes, load, psnr_y, run_codec
+
+I64 = npt.NDArray[np.int64]
+
+TOOLS: dict[str, dict[str, object]] = {
+    "cabac": {"entropy": "cabac"},
+    "cabac_two_refs_8x8_mb": {"entropy": "cabac", "num_refs": 2, "macroblock": 8},
+    "cabac_16x16_transform": {"entropy": "cabac", "transform_size": 16},
+    "sixtap_quarter": {"subpel": "quarter", "interpolation": "sixtap"},
+    "sixtap_half": {"subpel": "half", "interpolation": "sixtap"},
+    "intra_modes_cabac": {"intra_pred": "modes", "entropy": "cabac"},
+    "intra_modes_lzma": {"intra_pred": "modes", "entropy": "lzma"},
+    "intra_modes_all_intra": {"intra_pred": "modes", "intra_period": 1},
+    "mv_cost": {"me_lambda": 0.8},
+    "mv_cost_two_refs": {"me_lambda": 0.4, "num_refs": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def carphone(clips_dir: Path) -> list[Planes]:
+    """The first 12 frames of the carphone clip (176x144) as yuv420p planes."""
+    frames: list[Planes] = []
+    with av.open(str(clips_dir / "carphone_pristine.mp4")) as container:
+        for picture in container.decode(video=0):
+            packed = np.asarray(picture.to_ndarray(format="yuv420p"), dtype=np.uint8)
+            h, w = picture.height, picture.width
+            chroma = packed[h:].reshape(2, h // 2, w // 2)
+            frames.append((packed[:h].copy(), chroma[0].copy(), chroma[1].copy()))
+            if len(frames) == 12:
+                break
+    return frames
+
+
+def tool_genome(changes: dict[str, object]) -> Genome:
+    """The default design with `changes`, an I-frame every 10 frames (two groups in 12)."""
+    return Genome.from_dict({**default_genome().to_dict(), "intra_period": 10, **changes})
+
+
+# --- genomes using each tool -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_tool_genome_renders_a_valid_module_that_round_trips_real_frames_bit_exactly(
+    tool: str, carphone: list[Planes]
+) -> None:
+    genome = tool_genome(TOOLS[tool])
+    source = render(genome)
+    report = validate_source(source, filename=f"{tool}.py")
+    assert report.ok, [str(v) for v in report.violations]
+    codec = load(source, tool)
+    for quality in (15, 60):
+        run = run_codec(codec, carphone, quality)
+        assert len(run.decoded) == len(carphone)
+        for decoded, reconstruction in zip(run.decoded, run.reconstructions, strict=True):
+            assert reconstruction is not None
+            for plane, expected in zip(decoded, reconstruction, strict=True):
+                np.testing.assert_array_equal(plane, expected, err_msg=f"{tool} q{quality}")
+        assert psnr_y(carphone, run.decoded) > (24 if quality == 15 else 33), tool
+
+
+def test_cabac_codes_the_same_decisions_in_fewer_bytes_than_lzma(carphone: list[Planes]) -> None:
+    lzma_run = run_codec(load(render(tool_genome({"entropy": "lzma"})), "lzma"), carphone, 40)
+    cabac_run = run_codec(load(render(tool_genome({"entropy": "cabac"})), "cabac"), carphone, 40)
+    for ours, theirs in zip(cabac_run.decoded, lzma_run.decoded, strict=True):
+        for plane, expected in zip(ours, theirs, strict=True):
+            np.testing.assert_array_equal(plane, expected)  # same decisions, same pixels
+    assert cabac_run.total_bytes < 0.8 * lzma_run.total_bytes
+
+
+def test_cabac_decoder_rejects_a_truncated_stream_naming_the_packet(
+    carphone: list[Planes],
+) -> None:
+    codec = load(render(tool_genome({"entropy": "cabac"})), "cabac")
+    run = run_codec(codec, carphone[:1], 90)
+    decoder = codec.Decoder(176, 144, 30.0)
+    with pytest.raises(ValueError, match="packet 0"):
+        decoder.decode(run.packets[0][:12])
+
+
+def test_every_new_knob_value_gives_a_distinct_codec() -> None:
+    base = default_genome()
+    for name, value in (
+        ("entropy", "lzma"),
+        ("interpolation", "bilinear"),
+        ("intra_pred", "modes"),
+        ("me_lambda", 0.0),
+    ):
+        assert replace(base, **{name: value}).key() != base.key(), name
+    assert replace(base, subpel="none").canonical().interpolation == "bilinear"
+
+
+# --- the fragments in place --------------------------------------------------------------------
+
+
+def test_binary_range_coder_round_trips_context_and_bypass_bins() -> None:
+    rng = np.random.default_rng(3)
+    contexts = rng.integers(-1, 6, 5000)
+    bins = (rng.random(5000) < np.where(contexts < 0, 0.5, (contexts + 1) / 8)).astype(np.int64)
+    encoder_probs, decoder_probs = [cabac.HALF] * 6, [cabac.HALF] * 6
+    data = cabac.rc_encode(contexts.tolist(), bins.tolist(), encoder_probs)
+    decoder = cabac.BinDecoder(data, decoder_probs, "packet 1")
+    decoded = [decoder.bypass() if c < 0 else decoder.bit(int(c)) for c in contexts]
+    assert decoded == bins.tolist()
+    assert encoder_probs == decoder_probs
+    assert len(data) < 5000 / 8  # skewed contexts cost less than a bit a bin
+
+
+def test_exp_golomb_bins_round_trip_through_the_decoder() -> None:
+    values = [0, 1, 2, 3, 7, 8, 100, 40000]
+    bins = [b for v in values for b in cabac.exp_golomb_bins(v)]
+    data = cabac.rc_encode([-1] * len(bins), bins, [])
+    decoder = cabac.BinDecoder(data, [], "packet")
+    assert [decoder.exp_golomb() for _ in values] == values
+
+
+@pytest.mark.parametrize("ncoef", [16, 64, 256])
+def test_coefficient_bins_round_trip_levels_with_escapes_and_skipped_blocks(ncoef: int) -> None:
+    rng = np.random.default_rng(ncoef)
+    grid = (4, 5)
+    levels = rng.choice([0, 0, 0, 0, 0, 1, -1, 2, -3, 15, 40, -900], size=(20, ncoef))
+    levels[::3] = 0
+    levels[1, -1] = 5  # a level at the last position (its significance is inferred)
+    present = rng.random(20) < 0.8
+    levels[~present] = 0
+    base = cabac.CTX_COEF
+    contexts, bins = cabac.coefficient_bins(levels.astype(np.int64), present, grid, base)
+    probs = [cabac.HALF] * cabac.CONTEXTS
+    data = cabac.rc_encode(contexts.tolist(), bins.tolist(), probs)
+    decoder = cabac.BinDecoder(data, [cabac.HALF] * cabac.CONTEXTS, "packet")
+    parsed = cabac.parse_coefficients(decoder, present, grid, ncoef, base)
+    np.testing.assert_array_equal(parsed, levels)
+    assert decoder.probs == probs
+
+
+def test_motion_bins_round_trip_modes_and_vectors_against_median_prediction() -> None:
+    layout = frame.Layout(96, 64, 1)  # 6 x 4 macroblocks
+    rng = np.random.default_rng(8)
+    modes = rng.integers(0, 3, layout.nmb).astype(np.int64)
+    vectors = rng.integers(-17, 18, (layout.nmb, 2)).astype(np.int64)
+    vectors[modes == 0] = 0
+    vectors[2], vectors[3] = (-16, 17), (17, -17)  # a difference beyond the unary prefix
+    modes[2] = modes[3] = 1
+    contexts, bins = cabac.motion_bins(layout, modes, vectors, 2)
+    data = cabac.rc_encode(contexts.tolist(), bins.tolist(), [cabac.HALF] * cabac.CONTEXTS)
+    decoder = cabac.BinDecoder(data, [cabac.HALF] * cabac.CONTEXTS, "packet")
+    parsed_modes, parsed_vectors = cabac.parse_motion(decoder, layout, 2, "packet")
+    np.testing.assert_array_equal(parsed_modes, modes)
+    np.testing.assert_array_equal(parsed_vectors, vectors)
+
+
+def test_median_predictor_follows_a_smooth_field_exactly() -> None:
+    vectors = np.tile(np.array([[3, -2]], dtype=np.int64), (12, 1))
+    predicted = motion.median_predictors(vectors, 3, 4)
+    np.testing.assert_array_equal(predicted[5:], vectors[5:])  # inner rows: median of equals
+    np.testing.assert_array_equal(predicted[0], (0, 0))
+
+
+def test_six_tap_half_pel_samples_match_the_h264_filter() -> None:
+    rng = np.random.default_rng(4)
+    image = rng.integers(0, 256, (16, 16)).astype(np.uint8)
+    pixels = image.astype(np.int64)
+    taps = np.array(motion.SIXTAP)
+    y, x = 7, 6
+    across = int(np.clip((pixels[y, x - 2 : x + 4] @ taps + 16) >> 5, 0, 255))
+    down = int(np.clip((pixels[y - 2 : y + 4, x] @ taps + 16) >> 5, 0, 255))
+    rows = np.array([pixels[r, x - 2 : x + 4] @ taps for r in range(y - 2, y + 4)])
+    centre = int(np.clip((rows @ taps + 512) >> 10, 0, 255))
+    planes = motion.phase_planes_sixtap(image, 4)
+    assert (planes[0, 2, y, x], planes[2, 0, y, x], planes[2, 2, y, x]) == (across, down, centre)
+    assert planes[0, 1, y, x] == (pixels[y, x] + across + 1) >> 1  # quarter: mean of neighbours
+    assert planes[0, 0, y, x] == pixels[y, x]
+
+
+def test_six_tap_interpolation_keeps_a_linear_ramp_exact() -> None:
+    yy, xx = np.mgrid[0:12, 0:12]
+    ramp = (8 * xx + 4 * yy + 10).astype(np.uint8)
+    planes = motion.phase_planes_sixtap(ramp, 4)
+    for fy in range(4):
+        for fx in range(4):
+            assert planes[fy, fx, 5, 5] == 8 * 5 + 4 * 5 + 10 + 2 * fx + fy
+
+
+def test_intra_prediction_modes_reproduce_what_they_model() -> None:
+    plane = np.zeros((32, 32), dtype=np.int64)
+    yy, xx = np.mgrid[0:32, 0:32]
+    ramp = 40 + 2 * xx + 3 * yy
+    plane[:16, :] = ramp[:16, :]
+    plane[:, :16] = ramp[:, :16]
+    np.testing.assert_array_equal(frame.intra_predict(plane, 16, 16, 16, 3), ramp[16:, 16:])
+    vertical = frame.intra_predict(plane, 16, 16, 16, 1)
+    np.testing.assert_array_equal(vertical, np.repeat(ramp[15:16, 16:], 16, axis=0))
+    horizontal = frame.intra_predict(plane, 16, 16, 16, 2)
+    np.testing.assert_array_equal(horizontal, np.repeat(ramp[16:, 15:16], 16, axis=1))
+    assert (frame.intra_predict(plane, 0, 0, 16, 3) == 128).all()  # no neighbours: DC 128
+
+
+def test_mv_cost_prefers_the_predicted_vector_when_the_sad_ties() -> None:
+    flat = np.full((48, 48), 90, dtype=np.uint8)
+    blocks = motion.mb_blocks(flat, 16)
+    vectors = np.zeros((9, 2), dtype=np.int64)
+    vectors[4] = (3, -2)  # an arbitrary vector in a flat picture: no better than any other
+    sad = np.zeros(9, dtype=np.int64)
+    found, cost = motion.regularise(blocks, [flat], vectors, np.zeros(9, np.int64), sad, 4.0)
+    np.testing.assert_array_equal(found, np.zeros((9, 2), dtype=np.int64))
+    np.testing.assert_array_equal(cost, sad)
