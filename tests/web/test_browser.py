@@ -17,7 +17,7 @@ import pytest
 
 from codeclab.lab import Lab
 from codeclab.storage.signing import signed_url
-from tests.web.conftest import FRAMES, LabData, Served
+from tests.web.conftest import ADMIN_TOKEN, FRAMES, LabData, Served
 
 pytestmark = pytest.mark.slow
 
@@ -199,6 +199,43 @@ def test_admin_actions_without_the_token_give_401(
     assert lab.records.get_experiment(record.id).id == record.id
     response = tab.request.delete(f"{served.url}/api/experiments/{record.id}")
     assert response.status == 401
+
+
+def test_starting_a_campaign_from_the_overview_needs_the_token(
+    tab: Any, served: Served, lab_data: LabData
+) -> None:
+    answers: list[str | None] = [None]  # the first prompt for the token is dismissed
+
+    def dialog(d: Any) -> None:
+        token = answers.pop(0) if answers else None
+        d.accept(token) if token else d.dismiss()
+
+    tab.on("dialog", dialog)
+    tab.goto(f"{served.url}/")
+    form = "form[data-role=start-campaign]"
+    out = "#admin [data-role=admin-out]"
+    tab.fill(f"{form} [name=iterations]", "1")
+    tab.fill(f"{form} [name=baselines]", "x266")
+    tab.click(f"{form} button[type=submit]")
+    wait_js(tab, f"document.querySelector('{out}').dataset.status === '401'")
+    assert "admin token" in tab.locator(out).inner_text()
+    # with the token, the form's options reach the API (and an unknown encoder is refused)
+    answers.append(ADMIN_TOKEN)
+    tab.click(f"{form} button[type=submit]")
+    wait_js(tab, f"document.querySelector('{out}').dataset.status === '422'")
+    assert "x266" in tab.locator(out).inner_text() or "baselines" in tab.locator(out).inner_text()
+    assert not (lab_data.settings.data_dir / "campaigns").exists()  # nothing was started
+    shot(tab, "start-campaign-refused")
+
+
+def test_stopping_a_run_from_its_page_needs_the_token(
+    tab: Any, served: Served, lab_data: LabData
+) -> None:
+    tab.on("dialog", lambda d: d.accept() if d.type == "confirm" else d.dismiss())
+    tab.goto(f"{served.url}/runs/{lab_data.run.id}")
+    tab.click("[data-action=admin-stop-run]")
+    wait_js(tab, "document.querySelector('[data-role=admin-out]').dataset.status === '401'")
+    assert "admin token" in tab.locator("[data-role=admin-out]").inner_text()
 
 
 def test_the_frame_tool_steps_zooms_and_shows_the_heatmap(

@@ -203,7 +203,7 @@ def api_router() -> APIRouter:
         if run is not None:
             records.get_run(run)  # 404 for an unknown run
         state = None if status is None else status.value
-        total = records.count_experiments(run_id=run, achieved=achieved, status=status)
+        total = queries.count_matching(records, run_id=run, achieved=achieved, status=state)
         if order == "-created_at":  # the common case: the index, then rows kept per version
             pages = queries.page(
                 records, limit=limit, offset=offset, run_id=run, achieved=achieved, status=state

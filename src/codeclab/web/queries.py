@@ -18,7 +18,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, bindparam, func, select
 
@@ -319,6 +319,34 @@ def latest(records: RecordStore, limit: int) -> list[Summary]:
         return [Summary(*row) for row in connection.execute(_LATEST, {"limit": limit})]
 
 
+SelectT = TypeVar("SelectT", bound="Select[*tuple[Any, ...]]")
+
+
+def _filtered(query: SelectT, by_run: bool, achieved: bool | None, by_status: bool) -> SelectT:
+    if by_run:
+        query = query.where(Experiment.run_id == bindparam("run_id"))
+    if achieved is not None:
+        query = query.where(Experiment.target_achieved.is_(achieved))
+    if by_status:
+        query = query.where(Experiment.status == bindparam("status"))
+    return query
+
+
+def _filter_values(run_id: str | None, status: str | None, **values: Any) -> dict[str, Any]:
+    if run_id is not None:
+        values["run_id"] = run_id
+    if status is not None:
+        values["status"] = status
+    return values
+
+
+@functools.lru_cache(maxsize=16)
+def _page_statement(by_run: bool, achieved: bool | None, by_status: bool) -> Select[str, datetime]:
+    query = _filtered(select(Experiment.id, Experiment.updated_at), by_run, achieved, by_status)
+    query = query.order_by(Experiment.created_at.desc())
+    return query.limit(bindparam("limit")).offset(bindparam("offset"))
+
+
 def page(
     records: RecordStore,
     *,
@@ -331,16 +359,28 @@ def page(
     """(id, updated_at) of one page of experiments matching the filters, newest first, read
     by walking the ``created_at`` index (experiments created in the same microsecond keep the
     index's order), so a deep page costs no full rows."""
-    query = select(Experiment.id, Experiment.updated_at)
-    if run_id is not None:
-        query = query.where(Experiment.run_id == run_id)
-    if achieved is not None:
-        query = query.where(Experiment.target_achieved.is_(achieved))
-    if status is not None:
-        query = query.where(Experiment.status == status)
-    query = query.order_by(Experiment.created_at.desc()).limit(limit).offset(offset)
+    query = _page_statement(run_id is not None, achieved, status is not None)
+    values = _filter_values(run_id, status, limit=limit, offset=offset)
     with records.engine.connect() as connection:
-        return [(exp_id, updated) for exp_id, updated in connection.execute(query)]
+        return [(exp_id, updated) for exp_id, updated in connection.execute(query, values)]
+
+
+@functools.lru_cache(maxsize=16)
+def _count_statement(by_run: bool, achieved: bool | None, by_status: bool) -> Select[int]:
+    return _filtered(select(func.count()).select_from(Experiment), by_run, achieved, by_status)
+
+
+def count_matching(
+    records: RecordStore,
+    *,
+    run_id: str | None = None,
+    achieved: bool | None = None,
+    status: str | None = None,
+) -> int:
+    """How many experiments match the filters (as ``RecordStore.count_experiments``)."""
+    query = _count_statement(run_id is not None, achieved, status is not None)
+    with records.engine.connect() as connection:
+        return int(connection.execute(query, _filter_values(run_id, status)).scalar_one())
 
 
 _COUNT = select(func.count()).select_from(Experiment)
@@ -509,13 +549,7 @@ def _listing(order: str, by_run: bool, achieved: bool | None, by_status: bool) -
     name = order.removeprefix("-")
     if name not in ORDER_FIELDS:
         raise ValueError(f"cannot order experiments by {order!r}; use one of {ORDER_FIELDS}")
-    query = select(*_LISTED)
-    if by_run:
-        query = query.where(Experiment.run_id == bindparam("run_id"))
-    if achieved is not None:
-        query = query.where(Experiment.target_achieved.is_(achieved))
-    if by_status:
-        query = query.where(Experiment.status == bindparam("status"))
+    query = _filtered(select(*_LISTED), by_run, achieved, by_status)
     if order == "-created_at":
         query = query.order_by(Experiment.created_at.desc())
     else:
@@ -543,10 +577,6 @@ def listed(
     values come last and ties go by id, as in ``RecordStore.list_experiments``.  The default,
     newest first, walks the ``created_at`` index alone (as :func:`page` does)."""
     query = _listing(order, run_id is not None, achieved, status is not None)
-    values: dict[str, Any] = {"limit": limit, "offset": offset}
-    if run_id is not None:
-        values["run_id"] = run_id
-    if status is not None:
-        values["status"] = status
+    values = _filter_values(run_id, status, limit=limit, offset=offset)
     with records.engine.connect() as connection:
         return [_listed(row) for row in connection.execute(query, values)]
