@@ -1,0 +1,167 @@
+"""Per-tool ablation of the offline design space, measured by the lab itself.
+
+From the best genome (`default_genome()`), each coding tool is switched the other way (off when
+the best genome uses it, on when it does not), one at a time. Every genome is rendered, run
+sandboxed through the lab's evaluation (`pipeline.evaluate.evaluate_codec`) on the same frames as
+x264 medium (`baselines.ladder.run_baseline`, the lab's cached CRF ladder), and measured by the
+lab's metrics. One row per tool:
+
+* ``bd_rate_tool_on_vs_off``: BD-rate (PCHIP, PSNR-Y, percent) of the genome with the tool
+  against the genome without it; negative = the tool saves that many percent of the bits;
+* ``bd_rate_vs_x264_on`` / ``_off``: each genome's BD-rate against x264 medium (PSNR-Y);
+* ``encode_time_ratio``: sandboxed encode seconds with the tool / without it (all quality
+  points, start-up included), with the seconds themselves; the same for decode.
+
+Prints one JSON object. The machine's load average is recorded before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from _clips import shared_clips
+from codeclab.baselines.ladder import run_baseline
+from codeclab.designers.offline.render import render
+from codeclab.designers.offline.space import Genome, default_genome
+from codeclab.metrics.bjontegaard import bd_rate
+from codeclab.pipeline.analysis import candidate_curve
+from codeclab.pipeline.evaluate import Evaluation, evaluate_codec
+from codeclab.sandbox.jobs import SandboxSettings
+from codeclab.video.clips import prepare_clip
+
+QUALITIES = (15, 25, 35, 45, 55)
+"""Qualities whose PSNR-Y spans x264's CRF 22-42 ladder on the default genome."""
+
+TOOLS: dict[str, tuple[str, Any, str]] = {
+    "cabac": ("entropy", "lzma", "CABAC-like coding of modes, MVDs, coefficients vs lzma"),
+    "sixtap": ("interpolation", "bilinear", "H.264 6-tap luma interpolation vs bilinear"),
+    "quarter_pel": ("subpel", "half", "quarter-pel motion vs half-pel"),
+    "mv_cost": ("me_lambda", 0.0, "MV choice by SAD + lambda * MVD bits vs SAD only"),
+    "rd_modes": ("rd_lambda", 0.0, "Lagrangian skip / block-zeroing decisions vs threshold"),
+    "intra_modes": ("intra_pred", "modes", "DC/V/H/plane intra prediction vs flat I-frames"),
+    "deblock": ("deblock", 0, "in-loop deblocking vs none"),
+    "transform_4x4": ("transform_size", 8, "4x4 transform vs 8x8"),
+    "quant_matrix": ("quant_matrix", "flat", "sloped quantisation matrix vs flat"),
+    "i_frame_qp": ("p_qp_offset", 0, "P-frame step 3 QP above I-frames vs equal"),
+    "two_refs": ("num_refs", 2, "two reference frames vs one"),
+}
+"""tool -> (knob, the value on the other side of the best genome's, what is compared)."""
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def evaluate(genome: Genome, clip: Any, qualities: list[int], work: Path, name: str) -> Evaluation:
+    return evaluate_codec(
+        render(genome),
+        clip,
+        qualities,
+        workdir=work / name,
+        codec_name=name,
+        settings=SandboxSettings(scratch_root=work / "scratch"),
+    )
+
+
+def summary(evaluation: Evaluation, reference: list[tuple[float, float]]) -> dict[str, Any]:
+    curve = candidate_curve(evaluation.points, "psnr_y")
+    bd = bd_rate(reference, curve)
+    return {
+        "ok": evaluation.ok,
+        "bd_rate_vs_x264": None if bd.value is None else round(bd.value, 1),
+        "encode_seconds": round(sum(p.encode_seconds for p in evaluation.points), 2),
+        "decode_seconds": round(sum(p.decode_seconds for p in evaluation.points), 2),
+        "curve_kbps_psnr_y": [(round(r / 1e3, 1), round(q, 2)) for r, q in curve],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clips", nargs="*", default=["carphone_qcif.y4m"])
+    parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--qualities", default=",".join(map(str, QUALITIES)))
+    parser.add_argument("--tools", nargs="*", choices=sorted(TOOLS), help="default: all")
+    args = parser.parse_args()
+    qualities = [int(q) for q in args.qualities.split(",")]
+    best = default_genome()
+    report: dict[str, Any] = {
+        "benchmark": "ablation",
+        "best_genome": best.to_dict(),
+        "best_design": best.describe(),
+        "reference": "x264 medium (CRF ladder, same frames)",
+        "metric": "psnr_y",
+        "bd_method": "pchip",
+        "qualities": qualities,
+        "frames": args.frames,
+        "load_average_before": load_average(),
+        "clips": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-ablation-") as tmp:
+        work = Path(tmp)
+        for path in shared_clips(args.clips):
+            started = time.monotonic()
+            clip = prepare_clip(str(path), work / "clips", frames=args.frames)
+            x264 = run_baseline(clip, "x264", cache_dir=work / "cache", workdir=work / "x264")
+            reference = x264.curve("psnr_y")
+            best_eval = evaluate(best, clip, qualities, work, "best")
+            best_row = summary(best_eval, reference)
+            best_curve = candidate_curve(best_eval.points, "psnr_y")
+            rows = []
+            for tool in args.tools or list(TOOLS):
+                knob, other, what = TOOLS[tool]
+                flipped = replace(best, **{knob: other}).canonical()
+                if flipped.key() == best.key():
+                    continue
+                flipped_eval = evaluate(flipped, clip, qualities, work, tool)
+                flipped_row = summary(flipped_eval, reference)
+                uses_tool = getattr(best, knob) != other
+                on, off = (best_row, flipped_row) if uses_tool else (flipped_row, best_row)
+                on_curve, off_curve = (
+                    (best_curve, candidate_curve(flipped_eval.points, "psnr_y"))
+                    if uses_tool
+                    else (candidate_curve(flipped_eval.points, "psnr_y"), best_curve)
+                )
+                gain = bd_rate(off_curve, on_curve)
+                row = {
+                    "tool": tool,
+                    "compares": what,
+                    "knob": knob,
+                    "in_best_genome": uses_tool,
+                    "value_on": getattr(best, knob) if uses_tool else other,
+                    "value_off": other if uses_tool else getattr(best, knob),
+                    "bd_rate_tool_on_vs_off": None if gain.value is None else round(gain.value, 1),
+                    "bd_rate_vs_x264_on": on["bd_rate_vs_x264"],
+                    "bd_rate_vs_x264_off": off["bd_rate_vs_x264"],
+                    "encode_seconds_on": on["encode_seconds"],
+                    "encode_seconds_off": off["encode_seconds"],
+                    "encode_time_ratio": _ratio(on["encode_seconds"], off["encode_seconds"]),
+                    "decode_time_ratio": _ratio(on["decode_seconds"], off["decode_seconds"]),
+                    "ok": on["ok"] and off["ok"],
+                }
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)  # as it goes
+            report["clips"][path.name] = {
+                "frames": clip.frame_count,
+                "x264_curve_kbps_psnr_y": [(round(r / 1e3, 1), round(q, 2)) for r, q in reference],
+                "best": best_row,
+                "tools": rows,
+                "minutes": round((time.monotonic() - started) / 60, 2),
+            }
+    report["load_average_after"] = load_average()
+    print(json.dumps(report, indent=2))
+
+
+def _ratio(on: float, off: float) -> float | None:
+    return round(on / off, 2) if off > 0 else None
+
+
+if __name__ == "__main__":
+    main()
