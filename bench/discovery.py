@@ -7,6 +7,11 @@ on the same frames, plus the codec's encode and decode speed in the sandbox (fra
 over the search clip, start-up of the sandboxed process included, mean over the quality
 points). The first design (the inter_dct reference codec's equivalent) is reported beside it.
 
+The budget is stated in the output: designs per clip (`--iterations`), frames, quality points,
+workers and seed, the wall-clock minutes each campaign took and the machine's load average
+before and after. A ``summary`` gives, per clip, the best codec's BD-rates against x264 (PSNR-Y
+and VMAF) and x265 (PSNR-Y) and its encode and decode speed.
+
 The target is a rate in bits per pixel, so it means the same on every resolution.
 
 Prints one JSON object.
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -27,6 +33,7 @@ from codeclab.config import Settings
 from codeclab.lab import Lab
 from codeclab.pipeline.analysis import Target
 from codeclab.pipeline.campaign import CampaignConfig, run_campaign
+from codeclab.pipeline.evaluate import DEFAULT_QUALITIES
 from codeclab.pipeline.history import StageClips, Standing, standing
 from codeclab.sandbox.jobs import SandboxSettings
 from codeclab.storage.records import ExperimentRecord
@@ -82,7 +89,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bpp", type=float, default=0.1, help="target rate in bits per pixel")
+    parser.add_argument("--qualities", default=",".join(map(str, DEFAULT_QUALITIES)))
     args = parser.parse_args()
+    qualities = tuple(int(q) for q in args.qualities.split(","))
     specs = [str(path) for path in shared_clips(args.clips)]
     if args.builtin:
         specs.append(args.builtin)
@@ -93,9 +102,12 @@ def main() -> None:
         "budget": {
             "iterations": args.iterations,
             "frames": args.frames,
+            "qualities": list(qualities),
             "workers": args.workers,
             "seed": args.seed,
+            "cpus": os.cpu_count(),
         },
+        "load_average_before": _load(),
         "target": target.to_dict(),
         "baselines": "x264 medium, x265 medium (CRF ladders, same frames)",
         "bd_method": "pchip",
@@ -112,6 +124,7 @@ def main() -> None:
                     iterations=args.iterations,
                     workers=args.workers,
                     seed=args.seed,
+                    qualities=qualities,
                     baselines=("x264", "x265"),
                     target=target,
                     publish="never",
@@ -131,9 +144,30 @@ def main() -> None:
                 }
                 bd = [r.bd_rate_x264 for r in result.leaderboard if r.bd_rate_x264 is not None]
                 entry["lowest_bd_rate_vs_x264_psnr_y"] = _round(min(bd)) if bd else None
+                bd = [r.bd_rate_x265 for r in result.leaderboard if r.bd_rate_x265 is not None]
+                entry["lowest_bd_rate_vs_x265_psnr_y"] = _round(min(bd)) if bd else None
                 report["clips"][Path(spec).name if "/" in spec else spec] = entry
                 print(json.dumps({spec: entry}), flush=True, file=sys.stderr)  # as it goes
+    report["load_average_after"] = _load()
+    report["summary"] = {name: _headline(entry) for name, entry in report["clips"].items()}
+    report["budget"]["minutes"] = round(sum(e["minutes"] for e in report["clips"].values()), 2)
     print(json.dumps(report, indent=2))
+
+
+def _headline(entry: dict[str, Any]) -> dict[str, Any]:
+    best = entry.get("best") or {}
+    keys = (
+        "bd_rate_vs_x264_psnr_y",
+        "bd_rate_vs_x264_vmaf",
+        "bd_rate_vs_x265_psnr_y",
+        "encode_fps",
+        "decode_fps",
+    )
+    return {"designs": entry["designs"], **{key: best.get(key) for key in keys}}
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 if __name__ == "__main__":
