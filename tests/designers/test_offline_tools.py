@@ -27,6 +27,8 @@ TOOLS: dict[str, dict[str, object]] = {
     "intra_modes_cabac": {"intra_pred": "modes", "entropy": "cabac"},
     "intra_modes_lzma": {"intra_pred": "modes", "entropy": "lzma"},
     "intra_modes_all_intra": {"intra_pred": "modes", "intra_period": 1},
+    "median_skip": {"skip_mv": "median"},
+    "median_skip_zlib_threshold": {"skip_mv": "median", "entropy": "zlib", "rd_lambda": 0.0},
     "mv_cost": {"me_lambda": 0.8},
     "mv_cost_two_refs": {"me_lambda": 0.4, "num_refs": 2},
 }
@@ -100,6 +102,7 @@ def test_every_new_knob_value_gives_a_distinct_codec() -> None:
         ("interpolation", "bilinear"),
         ("intra_pred", "modes"),
         ("me_lambda", 0.0),
+        ("skip_mv", "median"),
     ):
         assert replace(base, **{name: value}).key() != base.key(), name
     assert replace(base, subpel="none").canonical().interpolation == "bilinear"
@@ -169,6 +172,18 @@ def test_median_predictor_follows_a_smooth_field_exactly() -> None:
     predicted = motion.median_predictors(vectors, 3, 4)
     np.testing.assert_array_equal(predicted[5:], vectors[5:])  # inner rows: median of equals
     np.testing.assert_array_equal(predicted[0], (0, 0))
+
+
+def test_skip_vectors_follow_h264_p_skip_rules_one_by_one_and_all_at_once() -> None:
+    rng = np.random.default_rng(2)
+    vectors = rng.integers(-6, 7, (20, 2)).astype(np.int64)
+    vectors[7] = 0  # a still neighbour: the macroblocks right of and below it skip with (0, 0)
+    field = vectors.tolist()
+    one_by_one = [motion.skip_vector(field, mb, 5) for mb in range(20)]
+    np.testing.assert_array_equal(motion.skip_median(vectors, 4, 5), one_by_one)
+    assert one_by_one[8] == [0, 0] and one_by_one[12] == [0, 0]  # right of, below index 7
+    assert one_by_one[:5] == [[0, 0]] * 5  # the top row
+    assert one_by_one[6] == motion.median_vector(field, 6, 5)
 
 
 def test_six_tap_half_pel_samples_match_the_h264_filter() -> None:

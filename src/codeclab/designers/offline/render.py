@@ -64,6 +64,7 @@ def switch_choices(genome: Genome) -> dict[str, str]:
         "quality_base": f"base_{g.quant_curve}",
         "quant_weights": f"weights_{g.quant_matrix}",
         "motion_search": f"search_{g.search}",
+        "skip_vectors": f"skip_{g.skip_mv}",
         "luma_phases": "phase_planes_sixtap" if g.interpolation == "sixtap" else "phase_planes",
         "predict_luma": (
             "predict_plane_phases" if g.interpolation == "sixtap" else "predict_plane"
@@ -100,6 +101,7 @@ def knob_constants(genome: Genome) -> dict[str, object]:
         "SEARCH_RANGE": g.search_range,
         "SUBPEL": SUBPEL_SCALE[g.subpel],
         "ZERO_BIAS": g.zero_bias,
+        "SKIP_MEDIAN": int(g.skip_mv == "median"),
         "RD_LAMBDA": g.rd_lambda,
         "ME_LAMBDA": g.me_lambda,
         "DEBLOCK": g.deblock,

@@ -60,6 +60,11 @@ KNOBS: tuple[KnobSpec, ...] = (
     ),
     KnobSpec("zero_bias", (0, 50, 100, 200, 400), "SAD (per 256 pixels) favouring (0, 0)/skip"),
     KnobSpec(
+        "skip_mv",
+        ("zero", "median"),
+        "vector of a skipped macroblock: (0, 0), or the median of its neighbours' (H.264 P_Skip)",
+    ),
+    KnobSpec(
         "me_lambda",
         (0.0, 0.2, 0.4, 0.8),
         "lambda/step of motion vectors chosen by SAD + lambda * bits of their difference "
@@ -107,6 +112,7 @@ class Genome:
     subpel: str = "none"
     interpolation: str = "bilinear"
     zero_bias: int = 100
+    skip_mv: str = "zero"
     me_lambda: float = 0.0
     rd_lambda: float = 0.0
     deblock: int = 0
@@ -164,6 +170,7 @@ class Genome:
                 "subpel",
                 "interpolation",
                 "zero_bias",
+                "skip_mv",
                 "me_lambda",
                 "rd_lambda",
             ):
@@ -243,6 +250,8 @@ class Genome:
             refs = f", {g.num_refs} refs" if g.num_refs > 1 else ""
             parts.append(f"{g.search.replace('_', '-')} {subpel} ME +-{g.search_range}{refs}")
             parts.append(f"skip bias {g.zero_bias}")
+            if g.skip_mv == "median":
+                parts.append("median-vector skip")
             if g.me_lambda:
                 parts.append(f"MV cost lambda {g.me_lambda:g}")
             parts.append(f"RD lambda {g.rd_lambda:g}" if g.rd_lambda else "threshold skip")

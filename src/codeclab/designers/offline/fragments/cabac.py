@@ -21,7 +21,13 @@ again at every I-frame.
 
 import numpy as np
 
-from codeclab.designers.offline.fragments.config import CHROMA_T, INTRA_PRED, LUMA_T, SUBPEL
+from codeclab.designers.offline.fragments.config import (
+    CHROMA_T,
+    INTRA_PRED,
+    LUMA_T,
+    SKIP_MEDIAN,
+    SUBPEL,
+)
 from codeclab.designers.offline.fragments.entropy import (
     PROB_BITS,
     TOP,
@@ -35,7 +41,11 @@ from codeclab.designers.offline.fragments.frame import (
     pack_sections,
     parse_sections,
 )
-from codeclab.designers.offline.fragments.motion import median_predictors
+from codeclab.designers.offline.fragments.motion import (
+    median_predictors,
+    median_vector,
+    skip_vector,
+)
 from codeclab.designers.offline.fragments.types import I64, Bools
 
 CABAC_SHIFT = 5
@@ -380,21 +390,13 @@ def parse_motion(decoder: BinDecoder, layout: Layout, nrefs: int, what: str) -> 
             modes[mb] = 1 + (decoder.bit(CTX_REF) if nrefs > 1 else 0)
     vectors = [[0, 0] for _ in range(layout.nmb)]
     sizes = [[0, 0] for _ in range(layout.nmb)]
-    zero = [0, 0]
     for mb in range(layout.nmb):
         if not modes[mb]:
+            if SKIP_MEDIAN:
+                vectors[mb] = skip_vector(vectors, mb, mbx)
             continue
+        predicted = median_vector(vectors, mb, mbx)
         r, c = divmod(mb, mbx)
-        left = vectors[mb - 1] if c > 0 else zero
-        if r == 0:
-            predicted = left
-        else:
-            top = vectors[mb - mbx]
-            if c + 1 < mbx:
-                diag = vectors[mb - mbx + 1]
-            else:
-                diag = vectors[mb - mbx - 1] if c > 0 else zero
-            predicted = [sorted((left[k], top[k], diag[k]))[1] for k in range(2)]
         for k in range(2):
             near = (sizes[mb - 1][k] if c > 0 else 0) + (sizes[mb - mbx][k] if r > 0 else 0)
             first = CTX_MVD + 16 * k + (near >= 3 * SUBPEL) + (near > 32 * SUBPEL)

@@ -10,6 +10,7 @@ from codeclab.designers.offline.fragments.config import (
     INTER_ROUNDING,
     MACROBLOCK,
     RD_LAMBDA,
+    SKIP_MEDIAN,
 )
 from codeclab.designers.offline.fragments.frame import (
     SECTIONS,
@@ -23,7 +24,13 @@ from codeclab.designers.offline.fragments.frame import (
     push_reference,
     reconstruct,
 )
-from codeclab.designers.offline.fragments.motion import estimate, median_predictors, vector_bits
+from codeclab.designers.offline.fragments.motion import (
+    estimate,
+    median_predictors,
+    skip_vector,
+    skip_vectors,
+    vector_bits,
+)
 from codeclab.designers.offline.fragments.transform import (
     FORWARD_C,
     FORWARD_Y,
@@ -47,15 +54,16 @@ def decide_threshold(
     layout: Layout,
     cur: Planes,
     prediction: list[I64],
-    ref0: Planes,
+    skipped: list[I64],
     vectors: I64,
+    skips: I64,
     ref_index: I64,
     levels: list[I64],
     quant: Quantiser,
 ) -> tuple[I64, list[I64]]:
-    """Modes without RD: a macroblock is skipped when it has the (0, 0) vector on the most
-    recent reference and its residual quantises to nothing."""
-    coded = vectors.any(axis=1) | (ref_index != 0)
+    """Modes without RD: a macroblock is skipped when its vector is the skip vector on the
+    most recent reference and its residual quantises to nothing."""
+    coded = (vectors != skips).any(axis=1) | (ref_index != 0)
     for plane_levels, mb in zip(levels, layout.mb_of, strict=True):
         nonzero = (np.count_nonzero(plane_levels, axis=1) > 0).astype(np.float64)
         coded |= macroblock_sums(nonzero, mb, layout.nmb) > 0
@@ -67,16 +75,17 @@ def decide_rd(
     layout: Layout,
     cur: Planes,
     prediction: list[I64],
-    ref0: Planes,
+    skipped: list[I64],
     vectors: I64,
+    skips: I64,
     ref_index: I64,
     levels: list[I64],
     quant: Quantiser,
 ) -> tuple[I64, list[I64]]:
     """Modes and block zeroing by Lagrangian cost SSD + lambda * bits (lambda = RD_LAMBDA *
     step^2; bits estimated from the levels and vectors): a block keeps its levels only when
-    they pay for themselves, a macroblock is skipped when copying the co-located pixels of the
-    most recent reference costs less than coding it."""
+    they pay for themselves, a macroblock is skipped when its skip prediction (`skipped`: the
+    most recent reference moved by the skip vectors `skips`) costs less than coding it."""
     lam = RD_LAMBDA * quant.flat_y * quant.flat_y
     steps = (quant.steps_y, quant.steps_c, quant.steps_c)
     inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
@@ -99,7 +108,7 @@ def decide_rd(
         cost = np.where(drop, ssd_zero, ssd_coded + lam * bits)
         coded_cost += macroblock_sums(cost, layout.mb_of[p], layout.nmb)
         size = MACROBLOCK if p == 0 else MACROBLOCK // 2
-        still = (cur[p].astype(np.int64) - ref0[p]) ** 2
+        still = (cur[p].astype(np.int64) - skipped[p]) ** 2
         rows, cols = still.shape[0] // size, still.shape[1] // size
         skip_cost += still.reshape(rows, size, cols, size).sum(axis=(1, 3)).ravel()
     median = median_predictors(vectors, layout.mby, layout.mbx)
@@ -126,11 +135,54 @@ def code_inter(
         quantise(to_blocks(cur[p] - prediction[p], n), forwards[p], steps[p], INTER_ROUNDING)
         for p, n in enumerate(layout.sizes)
     ]
-    modes, levels = decide_modes(
-        layout, cur, prediction, refs[0], vectors, ref_index, levels, quant
-    )
-    vectors[modes == 0] = 0
-    return modes, vectors, levels, hint
+    skips = skip_vectors(vectors, layout.mby, layout.mbx)
+    for _ in range(3):
+        if skips.any():
+            skipped = predict_frame(layout, refs, np.ones(layout.nmb, dtype=np.int64), skips)
+        else:
+            skipped = [plane.astype(np.int64) for plane in refs[0]]
+        modes, kept = decide_modes(
+            layout, cur, prediction, skipped, vectors, skips, ref_index, levels, quant
+        )
+        if not SKIP_MEDIAN:
+            break
+        field = vectors.copy()
+        field[modes == 0] = skips[modes == 0]
+        settled = skip_vectors(field, layout.mby, layout.mbx)
+        if np.array_equal(settled, skips):
+            break
+        skips = settled
+    decided = modes
+    modes, vectors = settle_skips(layout, modes, vectors, ref_index, skips)
+    revived = (decided == 0) & (modes != 0)
+    if revived.any():
+        for plane_kept, plane_levels, mb in zip(kept, levels, layout.mb_of, strict=True):
+            plane_kept[revived[mb]] = plane_levels[revived[mb]]
+    return modes, vectors, kept, hint
+
+
+def settle_skips(
+    layout: Layout, modes: I64, vectors: I64, ref_index: I64, skips: I64
+) -> tuple[I64, I64]:
+    """Final modes and vectors: skipped macroblocks take the skip vector the decoder derives
+    (the median of their final neighbours, in raster order); one whose estimated skip vector
+    `skips` turns out different is coded with its own vector and residual instead."""
+    if not SKIP_MEDIAN:
+        final = vectors.copy()
+        final[modes == 0] = 0
+        return modes, final
+    modes = modes.copy()
+    field = vectors.tolist()
+    estimated = skips.tolist()
+    for mb in range(layout.nmb):
+        if modes[mb]:
+            continue
+        predicted = skip_vector(field, mb, layout.mbx)
+        if predicted == estimated[mb]:
+            field[mb] = predicted
+        else:
+            modes[mb] = ref_index[mb] + 1
+    return modes, np.array(field, dtype=np.int64).reshape(-1, 2)
 
 
 def no_inter(

@@ -16,10 +16,11 @@ from codeclab.designers.offline.fragments.config import (
     NUM_REFS,
     P_QP_OFFSET,
     SEARCH_RANGE,
+    SKIP_MEDIAN,
     SUBPEL,
 )
 from codeclab.designers.offline.fragments.loopfilter import deblock, downscale2, upscale2
-from codeclab.designers.offline.fragments.motion import predict_luma, predict_plane
+from codeclab.designers.offline.fragments.motion import predict_luma, predict_plane, skip_vector
 from codeclab.designers.offline.fragments.transform import (
     FORWARD_C,
     FORWARD_Y,
@@ -382,6 +383,11 @@ def parse_sections(
                 f"{what}: {deltas.size // 2} vectors for {int(moving.sum())} macroblocks"
             )
         vectors[moving] = np.cumsum(deltas.reshape(-1, 2), axis=0)
+        if SKIP_MEDIAN:
+            field = vectors.tolist()
+            for index in np.flatnonzero(~moving).tolist():
+                field[index] = skip_vector(field, index, layout.mbx)
+            vectors = np.array(field, dtype=np.int64).reshape(-1, 2)
         if int(np.abs(vectors).max(initial=0)) > MAX_VECTOR:
             raise ValueError(f"{what}: a motion vector exceeds +-{MAX_VECTOR}")
         counts = tuple(int(moving[mb].sum()) for mb in layout.mb_of)

@@ -306,6 +306,46 @@ def median_predictors(vectors: I64, mby: int, mbx: int) -> I64:
     return found
 
 
+def median_vector(vectors: list[list[int]], mb: int, mbx: int) -> list[int]:
+    """`median_predictors` of one macroblock from the vectors (lists) of those before it."""
+    r, c = divmod(mb, mbx)
+    left = vectors[mb - 1] if c > 0 else [0, 0]
+    if r == 0:
+        return list(left)
+    top = vectors[mb - mbx]
+    diag = vectors[mb - mbx + 1] if c + 1 < mbx else ([0, 0] if c == 0 else vectors[mb - mbx - 1])
+    return [sorted((left[k], top[k], diag[k]))[1] for k in range(2)]
+
+
+def skip_vector(vectors: list[list[int]], mb: int, mbx: int) -> list[int]:
+    """H.264's P_Skip vector of one macroblock: (0, 0) on the top row or left column or when
+    the left or top neighbour does not move, else `median_vector`."""
+    r, c = divmod(mb, mbx)
+    if r == 0 or c == 0 or not any(vectors[mb - 1]) or not any(vectors[mb - mbx]):
+        return [0, 0]
+    return median_vector(vectors, mb, mbx)
+
+
+def skip_zero(vectors: I64, mby: int, mbx: int) -> I64:
+    """The vectors skipped macroblocks take: (0, 0)."""
+    return np.zeros_like(vectors)
+
+
+def skip_median(vectors: I64, mby: int, mbx: int) -> I64:
+    """The vectors skipped macroblocks take (`skip_vector`, as H.264's P_Skip), for every
+    macroblock of a field at once."""
+    found = median_predictors(vectors, mby, mbx).reshape(mby, mbx, 2)
+    grid = vectors.reshape(mby, mbx, 2)
+    still = np.ones((mby, mbx), dtype=np.bool_)
+    still[1:, 1:] = ~grid[1:, :-1].any(axis=2) | ~grid[:-1, 1:].any(axis=2)
+    found[still] = 0
+    skips: I64 = found.reshape(-1, 2)
+    return skips
+
+
+skip_vectors = skip_zero
+
+
 def vector_bits(differences: I64) -> F64:
     """Rough bits of coding vector differences (Exp-Golomb-like per component)."""
     bits: F64 = (1 + 2 * np.log2(1 + np.abs(differences))).sum(axis=1)
