@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -47,7 +46,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # Paths anyone may fetch even when reading needs a token: static files, the store's signed
 # links (they carry their own signature) and the login form.
 _OPEN_PREFIXES = ("/static/", "/objects/", "/login", "/favicon.ico")
-SWITCH_INTERVAL_SECONDS = 0.001
 
 
 def _content_security_policy(media_origin: str) -> str:
@@ -197,9 +195,6 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # Aggregates are refreshed in background threads; hand the interpreter back to the
-        # request loop after 1 ms instead of 5, so a refresh delays requests less.
-        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         threading.Thread(target=dashboard.warm_up, name="dashboard-warm-up", daemon=True).start()
         try:
             yield
