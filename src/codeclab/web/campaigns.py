@@ -14,7 +14,8 @@ campaign stops its workers, marks the experiments in flight as interrupted and r
 as ``stopped`` (resumable with ``codeclab run --resume RUN``); a SIGTERM before the campaign has
 started (while the command opens the lab) just ends the process.  The process is then waited for;
 if it is still there after the grace period its whole process group gets SIGKILL (the run then
-stays ``running`` until ``codeclab gc``).
+stays ``running``: ``codeclab gc`` closes its experiments left in flight, and
+``codeclab run --resume RUN`` goes on with it).
 
 The child gets the dashboard's database, object store, data directory and configuration file,
 and not the dashboard's tokens.
