@@ -196,7 +196,9 @@ def test_stopping_a_campaign_ends_its_process_and_records_the_run_stopped(lab1: 
     page = httpx.get(f"{lab1.url}/runs/{run_id}").text
     assert 'data-action="admin-stop-run"' in page
 
-    stopped = httpx.post(f"{lab1.url}/api/runs/{run_id}/stop", headers=ADMIN)
+    stopped = httpx.post(
+        f"{lab1.url}/api/runs/{run_id}/stop", params={"grace": 120}, headers=ADMIN, timeout=180
+    )
 
     assert stopped.status_code == 200, stopped.text
     body = stopped.json()
