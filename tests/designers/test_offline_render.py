@@ -68,7 +68,7 @@ def moving_frames(count: int, height: int = 32, width: int = 48) -> list[Planes]
 class Run:
     packets: list[bytes]
     decoded: list[Planes]
-    reconstructions: list[Planes | None]  # the encoder's reference (None: the codec keeps none)
+    reconstructions: list[Planes | None]  # the encoder's output per frame (None: not kept)
 
     @property
     def total_bytes(self) -> int:
@@ -82,8 +82,12 @@ def run_codec(codec: ModuleType, frames: Sequence[Planes], quality: int, fps: fl
     packets, reconstructions = [], []
     for y, u, v in frames:
         packets.append(encoder.encode(y, u, v))
-        reconstructions.append(getattr(encoder, "reconstruction", None))
-    packets += encoder.flush()
+        # what the decoder outputs for this packet (B-frame codecs: zero or several frames)
+        reconstructions += getattr(encoder, "outputs", [getattr(encoder, "reconstruction", None)])
+    tail = encoder.flush()
+    packets += tail
+    if tail:
+        reconstructions += encoder.outputs
     decoder = codec.Decoder(width, height, fps)
     decoded: list[Planes] = []
     for packet in packets:
@@ -252,6 +256,8 @@ def test_every_value_of_every_knob_round_trips() -> None:
         ("quant_matrix", ("flat", "jpeg")),
         ("intra_pred", ("modes",)),
         ("num_refs", (2,)),
+        ("bframes", (1, 2)),
+        ("skip_mv", ("median",)),
         ("search", ("diamond", "full")),
         ("subpel", ("none", "half")),
         ("interpolation", ("bilinear",)),

@@ -76,6 +76,37 @@ def test_tool_genome_renders_a_valid_module_that_round_trips_real_frames_bit_exa
         assert psnr_y(carphone, run.decoded) > (24 if quality == 15 else 33), tool
 
 
+@pytest.mark.parametrize("changes", [{"bframes": 1}, {"bframes": 2, "b_qp_offset": 6}])
+def test_b_frame_genome_round_trips_real_frames_bit_exactly_in_display_order(
+    changes: dict[str, object], carphone: list[Planes]
+) -> None:
+    """B-frames wait for their anchor: the encoder returns b"" for them, then one packet for
+    the anchor and the B-frames before it; the decoder returns those frames in display order,
+    each equal to what the encoder reconstructed; the frames after the last anchor come out of
+    flush. 12 frames, an I-frame every 10: anchors 0, 2 (or 3), ..., 10 (I), then the tail."""
+    genome = tool_genome(changes)
+    source = render(genome)
+    assert validate_source(source, filename="b.py").ok
+    codec = load(source, "bframes")
+    encoder, decoder = codec.Encoder(176, 144, 30.0, {"quality": 30}), codec.Decoder(176, 144, 30.0)
+    decoded: list[Planes] = []
+    empty = 0
+    for y, u, v in carphone:
+        packet = encoder.encode(y, u, v)
+        empty += packet == b""
+        frames = decoder.decode(packet)
+        assert len(frames) == len(encoder.outputs)
+        for got, expected in zip(frames, encoder.outputs, strict=True):
+            for plane, plane_expected in zip(got, expected, strict=True):
+                np.testing.assert_array_equal(plane, plane_expected)
+        decoded += frames
+    assert empty > 0
+    for packet in encoder.flush():
+        decoded += decoder.decode(packet)
+    assert len(decoded) == len(carphone)
+    assert psnr_y(carphone, decoded) > 28  # display order: a misplaced frame would show
+
+
 def test_cabac_codes_the_same_decisions_in_fewer_bytes_than_lzma(carphone: list[Planes]) -> None:
     lzma_run = run_codec(load(render(tool_genome({"entropy": "lzma"})), "lzma"), carphone, 40)
     cabac_run = run_codec(load(render(tool_genome({"entropy": "cabac"})), "cabac"), carphone, 40)
@@ -103,9 +134,11 @@ def test_every_new_knob_value_gives_a_distinct_codec() -> None:
         ("intra_pred", "modes"),
         ("me_lambda", 0.0),
         ("skip_mv", "median"),
+        ("bframes", 1),
     ):
         assert replace(base, **{name: value}).key() != base.key(), name
     assert replace(base, subpel="none").canonical().interpolation == "bilinear"
+    assert replace(base, bframes=2, entropy="lzma").canonical().bframes == 0
 
 
 # --- the fragments in place --------------------------------------------------------------------

@@ -77,6 +77,8 @@ def switch_choices(genome: Genome) -> dict[str, str]:
         "write_payload": "payload_cabac" if cabac_on else "payload_sections",
         "read_payload": "parse_cabac" if cabac_on else "parse_payload_sections",
         "inter_coding": "no_inter" if g.intra_only else "code_inter",
+        "encode_b": "encode_b_frame" if g.bframes else "no_b_frame_encode",
+        "decode_b": "decode_b_frame" if g.bframes else "no_b_frame_decode",
         "intra_coding": f"intra_levels_{g.intra_pred}",
         "intra_planes": f"intra_planes_{g.intra_pred}",
         "predict_frame": "no_prediction" if g.intra_only else "motion_prediction",
@@ -105,6 +107,8 @@ def knob_constants(genome: Genome) -> dict[str, object]:
         "RD_LAMBDA": g.rd_lambda,
         "ME_LAMBDA": g.me_lambda,
         "DEBLOCK": g.deblock,
+        "BFRAMES": g.bframes,
+        "B_QP_OFFSET": g.b_qp_offset,
         "DOWNSCALE_BELOW": g.downscale_below,
         "ZLIB_LEVEL": g.zlib_level,
     }

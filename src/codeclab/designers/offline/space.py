@@ -46,8 +46,19 @@ KNOBS: tuple[KnobSpec, ...] = (
     KnobSpec("intra_rounding", (0.5, 0.42, 0.33), "dead-zone rounding offset of I-frames"),
     KnobSpec("inter_rounding", (0.17, 0.25, 0.33, 0.5), "dead-zone rounding offset of P-frames"),
     KnobSpec("chroma_qp_offset", (-2, 0, 2, 4, 6), "chroma step offset (6 = twice the step)"),
-    KnobSpec("p_qp_offset", (0, 1, 2, 3), "P-frame step offset against I-frames"),
+    KnobSpec("p_qp_offset", (0, 1, 2, 3, 4, 6), "P-frame step offset against I-frames"),
     KnobSpec("intra_period", (1, 10, 30, 60, 250), "frames between I-frames (1 = all intra)"),
+    KnobSpec(
+        "bframes",
+        (0, 1, 2),
+        "B-frames between anchor frames (forward, backward, bi-predicted or skipped "
+        "macroblocks; not references); with CABAC only",
+    ),
+    KnobSpec(
+        "b_qp_offset",
+        (2, 4, 6, 8),
+        "B-frame step offset against P-frames (B-frames are never references)",
+    ),
     KnobSpec("num_refs", (1, 2), "reference frames a macroblock may predict from"),
     KnobSpec("search", ("diamond", "coarse_to_fine", "full"), "integer motion search pattern"),
     KnobSpec("search_range", (4, 8, 16, 32), "motion search range in luma pixels (+-)"),
@@ -70,7 +81,9 @@ KNOBS: tuple[KnobSpec, ...] = (
         "lambda/step of motion vectors chosen by SAD + lambda * bits of their difference "
         "from the neighbours' median (0 = SAD only)",
     ),
-    KnobSpec("rd_lambda", (0.0, 0.06, 0.12, 0.25), "lambda/step^2 of RD decisions (0 = off)"),
+    KnobSpec(
+        "rd_lambda", (0.0, 0.06, 0.12, 0.25, 0.4, 0.6), "lambda/step^2 of RD decisions (0 = off)"
+    ),
     KnobSpec("deblock", (0, 1, 2, 3), "in-loop deblocking strength (0 = off)"),
     KnobSpec(
         "downscale_below", (0, 20, 35, 50), "code at half size below this quality (0 = never)"
@@ -106,6 +119,8 @@ class Genome:
     chroma_qp_offset: int = 0
     p_qp_offset: int = 0
     intra_period: int = 30
+    bframes: int = 0
+    b_qp_offset: int = 2
     num_refs: int = 1
     search: str = "coarse_to_fine"
     search_range: int = 16
@@ -164,6 +179,7 @@ class Genome:
             for name in (
                 "inter_rounding",
                 "p_qp_offset",
+                "bframes",
                 "num_refs",
                 "search",
                 "search_range",
@@ -179,6 +195,10 @@ class Genome:
             changes["search_range"] = min(self.search_range, FULL_SEARCH_MAX_RANGE)
         if self.intra_only or self.subpel == "none":
             changes["interpolation"] = base.interpolation
+        if self.intra_only or self.entropy != "cabac":
+            changes["bframes"] = 0
+        if self.intra_only or self.entropy != "cabac" or not self.bframes:
+            changes["b_qp_offset"] = base.b_qp_offset
         if self.entropy != "zlib":
             changes["zlib_level"] = base.zlib_level
         return replace(self, **changes)
@@ -248,6 +268,9 @@ class Genome:
             if g.subpel != "none" and g.interpolation == "sixtap":
                 subpel += " 6-tap"
             refs = f", {g.num_refs} refs" if g.num_refs > 1 else ""
+            if g.bframes:
+                plural = "s" if g.bframes > 1 else ""
+                parts.append(f"{g.bframes} B-frame{plural} (QP {g.b_qp_offset:+d})")
             parts.append(f"{g.search.replace('_', '-')} {subpel} ME +-{g.search_range}{refs}")
             parts.append(f"skip bias {g.zero_bias}")
             if g.skip_mv == "median":

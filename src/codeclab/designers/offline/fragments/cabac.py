@@ -63,7 +63,8 @@ CTX_LAST = 35  # 32
 CTX_GT1 = 67  # 5
 CTX_REM = 72  # 5
 LEVEL_PREFIX = 13
-CONTEXTS = CTX_COEF + 4 * CAT_STRIDE
+CTX_B = CTX_COEF + 4 * CAT_STRIDE  # B-frames: skip (3), direction (2), MVDs of 2 lists (64)
+CONTEXTS = CTX_B + 72
 
 
 def position_classes(ncoef: int) -> I64:
@@ -475,6 +476,125 @@ def parse_cabac(
             plane_levels[:, 0] = np.cumsum(plane_levels[:, 0])
         levels.append(plane_levels)
     return modes, vectors, levels
+
+
+def mvd_list_bins(layout: Layout, uses: Bools, vectors: I64, base: int) -> tuple[I64, I64]:
+    """(contexts, bins) of the vectors of the macroblocks where `uses` (zero elsewhere), each
+    against the median of its neighbours', as `motion_bins` codes them (contexts from `base`,
+    16 per component)."""
+    mby, mbx = layout.mby, layout.mbx
+    differences = vectors - median_predictors(vectors, mby, mbx)
+    differences[~uses] = 0
+    moving = np.flatnonzero(uses)
+    owners, contexts, bins = [], [], []
+    for c in range(2):
+        size = np.abs(differences[:, c])
+        near = neighbour_sum(size.reshape(mby, mbx)).ravel()[moving]
+        zero_ctx = base + 16 * c + (near >= 3 * SUBPEL) + (near > 32 * SUBPEL)
+        values = size[moving]
+        rest_ctx = np.full(moving.size, base + 16 * c + 3, dtype=np.int64)
+        o, x, b = unary_bins(values, zero_ctx, rest_ctx, MVD_PREFIX, 4)
+        signed = np.flatnonzero(values)
+        o.append(signed)
+        x.append(np.full(signed.size, -1, dtype=np.int64))
+        b.append((differences[moving[signed], c] < 0).astype(np.int64))
+        owners += [2 * own + c for own in o]
+        contexts += x
+        bins += b
+    return interleave(owners, contexts, bins)
+
+
+def parse_mvd_list(decoder: BinDecoder, layout: Layout, uses: list[bool], base: int) -> I64:
+    """Inverse of `mvd_list_bins`: the vectors (zero where not used)."""
+    mbx = layout.mbx
+    vectors = [[0, 0] for _ in range(layout.nmb)]
+    sizes = [[0, 0] for _ in range(layout.nmb)]
+    for mb in range(layout.nmb):
+        if not uses[mb]:
+            continue
+        predicted = median_vector(vectors, mb, mbx)
+        r, c = divmod(mb, mbx)
+        for k in range(2):
+            near = (sizes[mb - 1][k] if c > 0 else 0) + (sizes[mb - mbx][k] if r > 0 else 0)
+            first = base + 16 * k + (near >= 3 * SUBPEL) + (near > 32 * SUBPEL)
+            size = read_unary(decoder, first, base + 16 * k + 3, MVD_PREFIX, 4)
+            if size and decoder.bypass():
+                size = -size
+            sizes[mb][k] = abs(size)
+            vectors[mb][k] = predicted[k] + size
+            if abs(vectors[mb][k]) > MAX_VECTOR:
+                raise ValueError(f"{decoder.what}: a motion vector exceeds +-{MAX_VECTOR}")
+    return np.array(vectors, dtype=np.int64).reshape(-1, 2)
+
+
+def payload_b(
+    layout: Layout,
+    modes: I64,
+    forward: I64,
+    backward: I64,
+    levels: list[I64],
+    models: list[list[int]],
+) -> bytes:
+    """A B-frame's symbols as one CABAC stream: per macroblock a skip flag (context: coded
+    neighbours) and for a coded one its direction (forward / backward / both), then the
+    forward vectors, the backward vectors, and the coefficients of the coded macroblocks."""
+    coded = (modes != 0).astype(np.int64)
+    index = np.arange(layout.nmb, dtype=np.int64)
+    moving = np.flatnonzero(coded)
+    not_forward = (modes[moving] != 1).astype(np.int64)
+    both = np.flatnonzero(modes == 3)
+    mode_ctx, mode_bins = interleave(
+        [index, moving, np.flatnonzero((modes != 0) & (modes != 1))],
+        [
+            CTX_B + neighbour_sum(coded.reshape(layout.mby, layout.mbx)).ravel(),
+            np.full(moving.size, CTX_B + 3, dtype=np.int64),
+            np.full(int(not_forward.sum()), CTX_B + 4, dtype=np.int64),
+        ],
+        [
+            coded,
+            not_forward,
+            np.isin(np.flatnonzero((modes != 0) & (modes != 1)), both).astype(np.int64),
+        ],
+    )
+    parts_ctx, parts_bins = [mode_ctx], [mode_bins.astype(np.int64)]
+    for vectors, uses, base in (
+        (forward, (modes == 1) | (modes == 3), CTX_B + 8),
+        (backward, modes >= 2, CTX_B + 40),
+    ):
+        ctx, bins = mvd_list_bins(layout, uses, vectors, base)
+        parts_ctx.append(ctx)
+        parts_bins.append(bins)
+    for p in range(3):
+        base = CTX_COEF + CAT_STRIDE * (2 if p == 0 else 3)
+        present = modes[layout.mb_of[p]] != 0
+        ctx, bins = coefficient_bins(levels[p], present, layout.grids[p], base)
+        parts_ctx.append(ctx)
+        parts_bins.append(bins)
+    contexts = np.concatenate(parts_ctx).tolist()
+    return rc_encode(contexts, np.concatenate(parts_bins).tolist(), models[0])
+
+
+def parse_b(
+    layout: Layout, data: bytes, models: list[list[int]], what: str
+) -> tuple[I64, I64, I64, list[I64]]:
+    """Inverse of `payload_b`: (modes, forward vectors, backward vectors, levels per plane)."""
+    decoder = BinDecoder(data, models[0], what)
+    mbx = layout.mbx
+    modes = [0] * layout.nmb
+    for mb in range(layout.nmb):
+        r, c = divmod(mb, mbx)
+        near = (c > 0 and modes[mb - 1] != 0) + (r > 0 and modes[mb - mbx] != 0)
+        if decoder.bit(CTX_B + near):
+            modes[mb] = 1 + (decoder.bit(CTX_B + 4) + 1 if decoder.bit(CTX_B + 3) else 0)
+    forward = parse_mvd_list(decoder, layout, [m in (1, 3) for m in modes], CTX_B + 8)
+    backward = parse_mvd_list(decoder, layout, [m >= 2 for m in modes], CTX_B + 40)
+    found = np.array(modes, dtype=np.int64)
+    levels = []
+    for p, ncoef in enumerate((LUMA_T * LUMA_T, CHROMA_T * CHROMA_T, CHROMA_T * CHROMA_T)):
+        base = CTX_COEF + CAT_STRIDE * (2 if p == 0 else 3)
+        present = found[layout.mb_of[p]] != 0
+        levels.append(parse_coefficients(decoder, present, layout.grids[p], ncoef, base))
+    return found, forward, backward, levels
 
 
 def payload_sections(

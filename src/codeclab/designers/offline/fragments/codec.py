@@ -4,22 +4,37 @@ import struct
 
 import numpy as np
 
-from codeclab.designers.offline.fragments.cabac import payload_models, read_payload, write_payload
+from codeclab.designers.offline.fragments.cabac import (
+    parse_b,
+    payload_b,
+    payload_models,
+    read_payload,
+    write_payload,
+)
 from codeclab.designers.offline.fragments.config import (
+    B_QP_OFFSET,
+    BFRAMES,
     DOWNSCALE_BELOW,
     INTER_ROUNDING,
+    INTRA_PERIOD,
     MACROBLOCK,
+    ME_LAMBDA,
+    NUM_REFS,
+    P_QP_OFFSET,
     RD_LAMBDA,
     SKIP_MEDIAN,
 )
+from codeclab.designers.offline.fragments.entropy import read_lengths, write_lengths
 from codeclab.designers.offline.fragments.frame import (
     SECTIONS,
     TAG_INTRA,
     TAG_PREDICTED,
     Layout,
     frame_quantiser,
+    inter_planes,
     intra_coding,
     is_intra,
+    motion_keys,
     predict_frame,
     push_reference,
     reconstruct,
@@ -195,6 +210,160 @@ def no_inter(
 inter_coding = code_inter
 
 
+TAG_B = 0x42
+
+
+def select_planes(layout: Layout, choice: I64, options: list[list[I64]]) -> list[I64]:
+    """Per plane, each macroblock's pixels from option `choice - 1` (choice per macroblock)."""
+    grid = choice.reshape(layout.mby, layout.mbx) - 1
+    planes = []
+    for p in range(3):
+        size = MACROBLOCK if p == 0 else MACROBLOCK // 2
+        full = np.repeat(np.repeat(grid, size, axis=0), size, axis=1)
+        planes.append(np.choose(full, [option[p] for option in options]))
+    return planes
+
+
+def b_options(layout: Layout, refs: list[Planes], forward: I64, backward: I64) -> list[list[I64]]:
+    """A B-frame's three predictions: from the older reference (refs[1]) moved by `forward`,
+    from the newer (refs[0]) moved by `backward`, and their rounded mean."""
+    ones = np.ones(layout.nmb, dtype=np.int64)
+    past = predict_frame(layout, [refs[1]], ones, forward)
+    future = predict_frame(layout, [refs[0]], ones, backward)
+    both = [(a + b + 1) >> 1 for a, b in zip(past, future, strict=True)]
+    return [past, future, both]
+
+
+def code_b(
+    layout: Layout, refs: list[Planes], cur: Planes, quant: Quantiser
+) -> tuple[I64, I64, I64, list[I64]]:
+    """A B-frame's decisions: (modes: 0 skip (mean of the co-located pixels, no residual),
+    1 forward, 2 backward, 3 both; forward vectors; backward vectors; levels). Each macroblock
+    takes the direction of least SAD + lambda * vector bits; skips as `decide_modes` says."""
+    hint = np.zeros((layout.nmb, 2), dtype=np.int64)
+    forward, _, _ = estimate(cur[0], [refs[1][0]], hint, quant.flat_y)
+    backward, _, _ = estimate(cur[0], [refs[0][0]], hint, quant.flat_y)
+    options = b_options(layout, refs, forward, backward)
+    lam = ME_LAMBDA * quant.flat_y
+    source = cur[0].astype(np.int64)
+    bits_f = vector_bits(forward - median_predictors(forward, layout.mby, layout.mbx))
+    bits_b = vector_bits(backward - median_predictors(backward, layout.mby, layout.mbx))
+    costs = []
+    for option, bits in zip(options, (bits_f, bits_b, bits_f + bits_b), strict=True):
+        diff = np.abs(source - option[0]).reshape(layout.mby, MACROBLOCK, layout.mbx, MACROBLOCK)
+        costs.append(diff.sum(axis=(1, 3)).ravel() + lam * bits)
+    choice = np.argmin(np.stack(costs), axis=0).astype(np.int64) + 1
+    prediction = select_planes(layout, choice, options)
+    forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
+    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
+    levels = [
+        quantise(to_blocks(cur[p] - prediction[p], n), forwards[p], steps[p], INTER_ROUNDING)
+        for p, n in enumerate(layout.sizes)
+    ]
+    skipped = [(a.astype(np.int64) + b + 1) >> 1 for a, b in zip(refs[1], refs[0], strict=True)]
+    chosen = np.where((choice == 2)[:, None], backward, forward)
+    zeros = np.zeros_like(chosen)
+    modes, kept = decide_modes(
+        layout, cur, prediction, skipped, chosen, zeros, zeros[:, 0], levels, quant
+    )
+    modes = np.where(modes != 0, choice, 0)
+    forward = np.where(((modes == 1) | (modes == 3))[:, None], forward, 0)
+    backward = np.where((modes >= 2)[:, None], backward, 0)
+    return modes, forward, backward, kept
+
+
+def reconstruct_b(
+    layout: Layout,
+    refs: list[Planes],
+    quant: Quantiser,
+    modes: I64,
+    forward: I64,
+    backward: I64,
+    levels: list[I64],
+) -> Planes:
+    """Decode a B-frame from its decisions (see `code_b`); skipped macroblocks take the mean
+    of the two references' co-located pixels (both vectors are zero there)."""
+    options = b_options(layout, refs, forward, backward)
+    prediction = select_planes(layout, np.where(modes == 0, 3, modes), options)
+    keys = motion_keys(layout, modes, forward) * (1 << 26) + motion_keys(
+        layout, np.zeros_like(modes), backward
+    )
+    return inter_planes(layout, quant, prediction, keys, levels)
+
+
+def encode_b_frame(
+    layout: Layout, refs: list[Planes], cur: Planes, quant: Quantiser, models: list[list[int]]
+) -> tuple[bytes, Planes]:
+    """A B-frame's payload and the frame the decoder will output."""
+    modes, forward, backward, levels = code_b(layout, refs, cur, quant)
+    payload = payload_b(layout, modes, forward, backward, levels, models)
+    frame = reconstruct_b(layout, refs, quant, modes, forward, backward, levels)
+    return payload, layout.output(frame)
+
+
+def decode_b_frame(
+    layout: Layout,
+    refs: list[Planes],
+    data: bytes,
+    quant: Quantiser,
+    models: list[list[int]],
+    what: str,
+) -> Planes:
+    """Inverse of `encode_b_frame`."""
+    modes, forward, backward, levels = parse_b(layout, data, models, what)
+    return layout.output(reconstruct_b(layout, refs, quant, modes, forward, backward, levels))
+
+
+def no_b_frame_encode(
+    layout: Layout, refs: list[Planes], cur: Planes, quant: Quantiser, models: list[list[int]]
+) -> tuple[bytes, Planes]:
+    """This codec has no B-frames."""
+    raise ValueError("this codec codes no B-frame")
+
+
+def no_b_frame_decode(
+    layout: Layout,
+    refs: list[Planes],
+    data: bytes,
+    quant: Quantiser,
+    models: list[list[int]],
+    what: str,
+) -> Planes:
+    """This codec has no B-frames."""
+    raise ValueError(f"{what}: a B-frame in the stream of a codec without B-frames")
+
+
+encode_b = no_b_frame_encode
+decode_b = no_b_frame_decode
+
+
+def join_packets(parts: list[bytes]) -> bytes:
+    """Frames coded together (an anchor, then the B-frames displayed before it): their count,
+    their lengths, then their bytes."""
+    return bytes([len(parts)]) + write_lengths(parts) + b"".join(parts)
+
+
+def split_packets(packet: bytes, what: str) -> list[bytes]:
+    """Inverse of `join_packets`."""
+    lengths, at = read_lengths(packet[1:], packet[0], what)
+    at += 1
+    if packet[0] < 1 or at + sum(lengths) != len(packet):
+        raise ValueError(f"{what}: {packet[0]} frames of {sum(lengths)} bytes in {len(packet)}")
+    parts = []
+    for size in lengths:
+        parts.append(packet[at : at + size])
+        at += size
+    return parts
+
+
+def b_quantiser(cache: dict[int, Quantiser], quality: int) -> Quantiser:
+    found = cache.get(quality)
+    if found is None:
+        found = Quantiser(quality, P_QP_OFFSET + B_QP_OFFSET)
+        cache[quality] = found
+    return found
+
+
 def int_param(params: dict[str, object], key: str, default: int, low: int, high: int) -> int:
     value = params.get(key, default)
     if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
@@ -214,30 +383,60 @@ class Encoder:
         self.hint = np.zeros((self.layout.nmb, 2), dtype=np.int64)
         self.frame_index = 0
         self.reconstruction: Planes | None = None  # the last frame as the decoder outputs it
+        self.outputs: list[Planes] = []  # what the decoder outputs for the last packet
+        self.pending: list[tuple[int, Planes]] = []  # B-frames waiting for their next anchor
+        self.b_quantisers: dict[int, Quantiser] = {}
 
     def encode(self, y: U8, u: U8, v: U8) -> bytes:
+        cur = self.layout.prepare((y, u, v), self.frame_index)
+        index = self.frame_index
+        self.frame_index += 1
+        if BFRAMES and index % (BFRAMES + 1) and index % INTRA_PERIOD:
+            self.pending.append((index, cur))
+            self.outputs = []
+            return b""
+        packet = self.code_anchor(cur, index)
+        if not BFRAMES:
+            return packet
+        anchor, parts, outputs = self.outputs, [packet], []
+        quant = b_quantiser(self.b_quantisers, self.quality)
+        for _, frame in self.pending:
+            payload, output = encode_b(self.layout, self.refs, frame, quant, self.models)
+            parts.append(struct.pack("<BB", TAG_B, self.quality) + payload)
+            outputs.append(output)
+        self.outputs = outputs + anchor
+        self.pending = []
+        return join_packets(parts)
+
+    def code_anchor(self, cur: Planes, index: int) -> bytes:
+        """An I- or P-frame: its packet; it becomes the newest reference."""
         layout = self.layout
-        cur = layout.prepare((y, u, v), self.frame_index)
-        intra = is_intra(self.frame_index, self.refs)
+        intra = is_intra(index, self.refs)
         quant = frame_quantiser(self.quantisers, self.quality, intra)
         vectors = np.zeros((layout.nmb, 2), dtype=np.int64)
         modes: I64 | None = None
+        refs = self.refs[:NUM_REFS]
         if intra:
             self.models = payload_models(SECTIONS)
             levels, vectors = intra_coding(layout, cur, quant)
         else:
-            modes, vectors, levels, self.hint = inter_coding(
-                layout, self.refs, cur, self.hint, quant
-            )
-        payload = write_payload(layout, modes, vectors, levels, self.models, len(self.refs))
-        frame = reconstruct(layout, self.refs, quant, modes, vectors, levels)
+            modes, vectors, levels, self.hint = inter_coding(layout, refs, cur, self.hint, quant)
+        payload = write_payload(layout, modes, vectors, levels, self.models, len(refs))
+        frame = reconstruct(layout, refs, quant, modes, vectors, levels)
         self.refs = push_reference(self.refs, frame)
         self.reconstruction = layout.output(frame)
-        self.frame_index += 1
+        self.outputs = [self.reconstruction]
         return struct.pack("<BB", TAG_INTRA if intra else TAG_PREDICTED, self.quality) + payload
 
     def flush(self) -> list[bytes]:
-        return []
+        """Frames still waiting for an anchor are coded as anchors, one packet each."""
+        packets, outputs = [], []
+        for index, cur in self.pending:
+            packets.append(join_packets([self.code_anchor(cur, index)]))
+            outputs += self.outputs
+        self.outputs = outputs
+        self.pending = []
+        return packets
 
 
 class Decoder:
@@ -248,11 +447,29 @@ class Decoder:
         self.refs: list[Planes] = []
         self.models = payload_models(SECTIONS)
         self.quantisers: dict[tuple[int, bool], Quantiser] = {}
+        self.b_quantisers: dict[int, Quantiser] = {}
         self.frame_index = 0
 
     def decode(self, packet: bytes) -> list[Planes]:
         if not packet:
             return []
+        if not BFRAMES:
+            return [self.decode_anchor(packet)]
+        what = f"packet {self.frame_index}"
+        parts = split_packets(packet, what)
+        anchor = self.decode_anchor(parts[0])
+        frames = []
+        for part in parts[1:]:
+            if len(part) < 2 or part[0] != TAG_B or not 1 <= part[1] <= 100:
+                raise ValueError(f"{what}: bad B-frame header {part[:2].hex()}")
+            if len(self.refs) < 2:
+                raise ValueError(f"{what}: a B-frame needs two decoded references")
+            layout = self.layouts[2 if part[1] < DOWNSCALE_BELOW else 1]
+            quant = b_quantiser(self.b_quantisers, part[1])
+            frames.append(decode_b(layout, self.refs, part[2:], quant, self.models, what))
+        return [*frames, anchor]
+
+    def decode_anchor(self, packet: bytes) -> Planes:
         what = f"packet {self.frame_index}"
         if len(packet) < 2 or packet[0] not in (TAG_INTRA, TAG_PREDICTED):
             raise ValueError(f"{what}: bad header {packet[:2].hex()} (want tag 49 or 50)")
@@ -265,14 +482,15 @@ class Decoder:
         layout = self.layouts[2 if quality < DOWNSCALE_BELOW else 1]
         if intra:
             self.models = payload_models(SECTIONS)
+        refs = self.refs[:NUM_REFS]
         modes, vectors, levels = read_payload(
-            layout, packet[2:], intra, len(self.refs), self.models, what
+            layout, packet[2:], intra, len(refs), self.models, what
         )
         quant = frame_quantiser(self.quantisers, quality, intra)
-        frame = reconstruct(layout, self.refs, quant, modes, vectors, levels)
+        frame = reconstruct(layout, refs, quant, modes, vectors, levels)
         self.refs = push_reference(self.refs, frame)
         self.frame_index += 1
-        return [layout.output(frame)]
+        return layout.output(frame)
 
     def flush(self) -> list[Planes]:
         return []

@@ -7,6 +7,7 @@ frames are the decoder's output by construction.
 import numpy as np
 
 from codeclab.designers.offline.fragments.config import (
+    BFRAMES,
     CHROMA_T,
     INTRA_PERIOD,
     INTRA_PRED,
@@ -299,30 +300,38 @@ def reconstruct(
     vectors: I64,
     levels: list[I64],
 ) -> Planes:
-    """Decode one frame from its decisions: prediction (128 for I-frames; the macroblocks'
+    """Decode one frame from its decisions: prediction (intra for I-frames; the macroblocks'
     references moved by their vectors otherwise), plus dequantised residual, then the loop
     filter. `modes` is None for an I-frame, else per macroblock 0 (skip) or 1 + reference."""
+    if modes is not None:
+        predictions = predict_frame(layout, refs, modes, vectors)
+        return inter_planes(layout, quant, predictions, motion_keys(layout, modes, vectors), levels)
+    flats = (quant.flat_y, quant.flat_c, quant.flat_c)
+    decoded = intra_planes(layout, quant, vectors, levels)
+    planes = []
+    for p in range(3):
+        coded: Bools = np.ones(layout.grids[p], dtype=np.bool_)
+        motion = np.zeros(layout.grids[p], dtype=np.int64)
+        plane = deblock(decoded[p], layout.sizes[p], coded, motion, flats[p])
+        planes.append(plane.astype(np.uint8))
+    return planes[0], planes[1], planes[2]
+
+
+def inter_planes(
+    layout: Layout, quant: Quantiser, predictions: list[I64], keys: I64, levels: list[I64]
+) -> Planes:
+    """Predictions plus dequantised residual, then the loop filter (`keys`: per macroblock, an
+    integer telling apart different motion)."""
     steps = (quant.steps_y, quant.steps_c, quant.steps_c)
     inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
     flats = (quant.flat_y, quant.flat_c, quant.flat_c)
-    if modes is None:
-        decoded = intra_planes(layout, quant, vectors, levels)
-    else:
-        predictions = predict_frame(layout, refs, modes, vectors)
-        keys = motion_keys(layout, modes, vectors)
     planes = []
     for p in range(3):
         (h, w), n = layout.padded[p], layout.sizes[p]
-        if modes is None:
-            plane = decoded[p]
-            coded: Bools = np.ones(layout.grids[p], dtype=np.bool_)
-            motion = np.zeros(layout.grids[p], dtype=np.int64)
-        else:
-            prediction = predictions[p]
-            coded = (np.count_nonzero(levels[p], axis=1) > 0).reshape(layout.grids[p])
-            motion = keys[layout.mb_of[p]].reshape(layout.grids[p])
-            blocks = to_blocks(prediction, n) + dequantise(levels[p], steps[p], inverses[p])
-            plane = np.clip(from_blocks(blocks, n, h, w), 0, 255)
+        coded: Bools = (np.count_nonzero(levels[p], axis=1) > 0).reshape(layout.grids[p])
+        motion = keys[layout.mb_of[p]].reshape(layout.grids[p])
+        blocks = to_blocks(predictions[p], n) + dequantise(levels[p], steps[p], inverses[p])
+        plane = np.clip(from_blocks(blocks, n, h, w), 0, 255)
         plane = deblock(plane, n, coded, motion, flats[p])
         planes.append(plane.astype(np.uint8))
     return planes[0], planes[1], planes[2]
@@ -411,5 +420,6 @@ def parse_sections(
 
 
 def push_reference(refs: list[Planes], frame: Planes) -> list[Planes]:
-    """The references after decoding `frame`: most recent first, at most NUM_REFS."""
-    return [frame, *refs][:NUM_REFS]
+    """The references after decoding `frame`: most recent first, at most NUM_REFS (at least
+    two with B-frames, which predict from the two latest)."""
+    return [frame, *refs][: max(NUM_REFS, 2 if BFRAMES else 1)]
