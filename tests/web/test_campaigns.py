@@ -164,7 +164,7 @@ def test_a_started_campaign_runs_its_designs_and_records_its_run(lab1: Lab1) -> 
         lambda: (body := _launch(lab1, started["id"]))["state"] == "exited" and body,
     )
 
-    assert ended["exit_code"] == 0, ended["log_tail"]
+    assert ended["exit_code"] == 0, f"codeclab run failed:\n{ended['log_tail']}"
     assert ended["run_id"] is not None, ended["log_tail"]
     run = httpx.get(f"{lab1.url}/api/runs/{ended['run_id']}").json()
     assert run["status"] == "finished"
@@ -188,10 +188,18 @@ def test_stopping_a_campaign_ends_its_process_and_records_the_run_stopped(lab1: 
     assert ADMIN_TOKEN.encode() not in environ
     assert b"CODECLAB_DATABASE_URL=sqlite:///" in environ
 
-    run_id = _wait_for("the campaign's run", lambda: _launch(lab1, launch_id)["run_id"])
+    def running(check: Callable[[dict[str, Any]], Any]) -> Callable[[], Any]:
+        def probe() -> Any:
+            launch = _launch(lab1, launch_id)
+            assert launch["alive"], f"the campaign ended early:\n{launch['log_tail']}"
+            return check(launch)
+
+        return probe
+
+    run_id = _wait_for("the campaign's run", running(lambda launch: launch["run_id"]))
     _wait_for(  # a design is in flight: the stop has work to interrupt
         "an experiment of the run",
-        lambda: httpx.get(f"{lab1.url}/api/runs/{run_id}").json()["experiments"] >= 1,
+        running(lambda _: httpx.get(f"{lab1.url}/api/runs/{run_id}").json()["experiments"] >= 1),
     )
     page = httpx.get(f"{lab1.url}/runs/{run_id}").text
     assert 'data-action="admin-stop-run"' in page
