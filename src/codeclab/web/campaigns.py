@@ -18,7 +18,8 @@ stays ``running``: ``codeclab gc`` closes its experiments left in flight, and
 ``codeclab run --resume RUN`` goes on with it).
 
 The child gets the dashboard's database, object store, data directory and configuration file,
-and not the dashboard's tokens.
+but not the token variables of its environment (``CODECLAB_ADMIN_TOKEN``,
+``CODECLAB_READ_TOKEN``).
 """
 
 from __future__ import annotations
@@ -242,7 +243,7 @@ class Launcher:
         return [sys.executable, "-c", CLI_BOOT, "run", *options.arguments()]
 
     def environment(self) -> dict[str, str]:
-        """The dashboard's environment, pointed at its lab, without its tokens."""
+        """The dashboard's environment, pointed at its lab, without its token variables."""
         settings = self.settings
         env = {k: v for k, v in os.environ.items() if k not in TOKEN_ENV.values()}
         env["CODECLAB_DATA_DIR"] = str(settings.data_dir)
