@@ -88,3 +88,45 @@ def test_serve_runs_the_dashboard_with_the_admin_token_from_the_environment(
     assert httpx.delete(unknown).status_code == 401
     admin = {"Authorization": "Bearer admin-token-from-the-env-123"}
     assert httpx.delete(unknown, headers=admin).status_code == 404
+
+
+def test_serve_takes_the_tokens_from_the_config_file_and_never_prints_them(
+    tmp_path: Path,
+) -> None:
+    admin, reader = "admin-token-from-the-toml-456", "read-token-from-the-toml-789"
+    config = tmp_path / "lab.toml"
+    config.write_text(f'admin_token = "{admin}"\nread_token = "{reader}"\n', encoding="utf-8")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODECLAB_")}
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVE, "--port", str(port), "--config", str(config),
+         "--data-dir", str(tmp_path / "data")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                answer = httpx.get(f"{url}/api/overview", timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("codeclab serve did not start") from None
+                time.sleep(0.1)
+        assert answer.status_code == 401  # reading needs the read token
+        reading = {"Authorization": f"Bearer {reader}"}
+        assert httpx.get(f"{url}/api/overview", headers=reading).status_code == 200
+        unknown = f"{url}/api/experiments/exp-none"
+        assert httpx.delete(unknown, headers=reading).status_code == 401
+        admin_header = {"Authorization": f"Bearer {admin}"}
+        assert httpx.delete(unknown, headers=admin_header).status_code == 404
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=10)
+    printed = out + err
+    assert b"needs a token" in printed  # it says reading is private...
+    assert admin.encode() not in printed and reader.encode() not in printed  # ...not with what
