@@ -228,3 +228,36 @@ def _is_zombie_free(pid: int) -> bool:
     except FileNotFoundError:
         return True
     return state != "Z" and os.getpid() != pid
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(entry.name))
+    return members
+
+
+def test_a_campaign_that_does_not_stop_within_the_grace_is_killed(lab1: Lab1) -> None:
+    response = httpx.post(
+        f"{lab1.url}/api/campaigns", json=_options(lab1.clip, forever=True, seed=5), headers=ADMIN
+    )
+    assert response.status_code == 201, response.text
+    launch_id, pid = response.json()["id"], response.json()["pid"]
+    _wait_for("the campaign's run", lambda: _launch(lab1, launch_id)["run_id"])
+
+    stopped = httpx.post(
+        f"{lab1.url}/api/campaigns/{launch_id}/stop", params={"grace": 0}, headers=ADMIN
+    )
+
+    assert stopped.status_code == 200, stopped.text
+    body = stopped.json()
+    assert (body["state"], body["alive"], body["stopped_by"]) == ("killed", False, "SIGKILL")
+    # the whole process group went with it: the CLI and its pool workers
+    _wait_for("the process group to end", lambda: not _group_members(pid), seconds=30)
+    _wait_for("its exit code", lambda: _launch(lab1, launch_id)["exit_code"] == -9, seconds=10)
