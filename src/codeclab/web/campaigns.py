@@ -169,8 +169,6 @@ def _process_start(pid: int) -> int | None:
     """The start time of process `pid` from /proc (None where there is no /proc)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return None
     except OSError:
         return None
     return int(stat.rsplit(")", 1)[1].split()[19])
