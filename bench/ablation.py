@@ -37,11 +37,16 @@ from codeclab.pipeline.evaluate import Evaluation, evaluate_codec
 from codeclab.sandbox.jobs import SandboxSettings
 from codeclab.video.clips import prepare_clip
 
-QUALITIES = (15, 25, 35, 45, 55)
-"""Qualities whose PSNR-Y spans x264's CRF 22-42 ladder on the default genome."""
+QUALITIES = (15, 25, 35, 45, 55, 65)
+"""Qualities whose PSNR-Y spans x264's CRF 22-42 ladder on carphone with the default genome."""
 
 TOOLS: dict[str, tuple[str, Any, str]] = {
-    "cabac": ("entropy", "lzma", "CABAC-like coding of modes, MVDs, coefficients vs lzma"),
+    "cabac": (
+        "entropy",
+        "lzma",
+        "CABAC-like coding of modes, MVDs, coefficients vs lzma (both without B-frames, "
+        "which need CABAC)",
+    ),
     "sixtap": ("interpolation", "bilinear", "H.264 6-tap luma interpolation vs bilinear"),
     "quarter_pel": ("subpel", "half", "quarter-pel motion vs half-pel"),
     "mv_cost": ("me_lambda", 0.0, "MV choice by SAD + lambda * MVD bits vs SAD only"),
@@ -50,10 +55,15 @@ TOOLS: dict[str, tuple[str, Any, str]] = {
     "deblock": ("deblock", 0, "in-loop deblocking vs none"),
     "transform_4x4": ("transform_size", 8, "4x4 transform vs 8x8"),
     "quant_matrix": ("quant_matrix", "flat", "sloped quantisation matrix vs flat"),
-    "i_frame_qp": ("p_qp_offset", 0, "P-frame step 3 QP above I-frames vs equal"),
+    "i_frame_qp": ("p_qp_offset", 0, "P-frame step 6 QP above I-frames vs equal"),
+    "b_frames": ("bframes", 0, "one B-frame (6 QP coarser) between anchors vs none"),
+    "median_skip": ("skip_mv", "median", "H.264 P_Skip vectors vs (0, 0) skips"),
     "two_refs": ("num_refs", 2, "two reference frames vs one"),
 }
 """tool -> (knob, the value on the other side of the best genome's, what is compared)."""
+
+COMMON: dict[str, dict[str, Any]] = {"cabac": {"bframes": 0}}
+"""Changes made on both sides of a tool's comparison (B-frames exist only with CABAC)."""
 
 
 def load_average() -> list[float]:
@@ -117,17 +127,22 @@ def main() -> None:
             rows = []
             for tool in args.tools or list(TOOLS):
                 knob, other, what = TOOLS[tool]
-                flipped = replace(best, **{knob: other}).canonical()
-                if flipped.key() == best.key():
+                base, base_row, base_curve = best, best_row, best_curve
+                if tool in COMMON:
+                    base = replace(best, **COMMON[tool]).canonical()
+                    base_eval = evaluate(base, clip, qualities, work, f"{tool}-base")
+                    base_row = summary(base_eval, reference)
+                    base_curve = candidate_curve(base_eval.points, "psnr_y")
+                flipped = replace(base, **{knob: other}).canonical()
+                if flipped.key() == base.key():
                     continue
                 flipped_eval = evaluate(flipped, clip, qualities, work, tool)
                 flipped_row = summary(flipped_eval, reference)
-                uses_tool = getattr(best, knob) != other
-                on, off = (best_row, flipped_row) if uses_tool else (flipped_row, best_row)
+                flipped_curve = candidate_curve(flipped_eval.points, "psnr_y")
+                uses_tool = getattr(base, knob) != other
+                on, off = (base_row, flipped_row) if uses_tool else (flipped_row, base_row)
                 on_curve, off_curve = (
-                    (best_curve, candidate_curve(flipped_eval.points, "psnr_y"))
-                    if uses_tool
-                    else (candidate_curve(flipped_eval.points, "psnr_y"), best_curve)
+                    (base_curve, flipped_curve) if uses_tool else (flipped_curve, base_curve)
                 )
                 gain = bd_rate(off_curve, on_curve)
                 row = {
@@ -135,8 +150,9 @@ def main() -> None:
                     "compares": what,
                     "knob": knob,
                     "in_best_genome": uses_tool,
-                    "value_on": getattr(best, knob) if uses_tool else other,
-                    "value_off": other if uses_tool else getattr(best, knob),
+                    "value_on": getattr(base, knob) if uses_tool else other,
+                    "value_off": other if uses_tool else getattr(base, knob),
+                    "both_sides": COMMON.get(tool, {}),
                     "bd_rate_tool_on_vs_off": None if gain.value is None else round(gain.value, 1),
                     "bd_rate_vs_x264_on": on["bd_rate_vs_x264"],
                     "bd_rate_vs_x264_off": off["bd_rate_vs_x264"],

@@ -108,8 +108,10 @@ def test_b_frame_genome_round_trips_real_frames_bit_exactly_in_display_order(
 
 
 def test_cabac_codes_the_same_decisions_in_fewer_bytes_than_lzma(carphone: list[Planes]) -> None:
-    lzma_run = run_codec(load(render(tool_genome({"entropy": "lzma"})), "lzma"), carphone, 40)
-    cabac_run = run_codec(load(render(tool_genome({"entropy": "cabac"})), "cabac"), carphone, 40)
+    lzma = tool_genome({"entropy": "lzma", "bframes": 0})  # the byte back ends have no B-frames
+    cabac = tool_genome({"entropy": "cabac", "bframes": 0})
+    lzma_run = run_codec(load(render(lzma), "lzma"), carphone, 40)
+    cabac_run = run_codec(load(render(cabac), "cabac"), carphone, 40)
     for ours, theirs in zip(cabac_run.decoded, lzma_run.decoded, strict=True):
         for plane, expected in zip(ours, theirs, strict=True):
             np.testing.assert_array_equal(plane, expected)  # same decisions, same pixels
@@ -134,7 +136,8 @@ def test_every_new_knob_value_gives_a_distinct_codec() -> None:
         ("intra_pred", "modes"),
         ("me_lambda", 0.0),
         ("skip_mv", "median"),
-        ("bframes", 1),
+        ("bframes", 0),
+        ("b_qp_offset", 2),
     ):
         assert replace(base, **{name: value}).key() != base.key(), name
     assert replace(base, subpel="none").canonical().interpolation == "bilinear"
