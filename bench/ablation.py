@@ -40,27 +40,29 @@ from codeclab.video.clips import prepare_clip
 QUALITIES = (15, 25, 35, 45, 55, 65)
 """Qualities whose PSNR-Y spans x264's CRF 22-42 ladder on carphone with the default genome."""
 
-TOOLS: dict[str, tuple[str, Any, str]] = {
+TOOLS: dict[str, tuple[str, Any, Any, str]] = {
     "cabac": (
         "entropy",
+        "cabac",
         "lzma",
         "CABAC-like coding of modes, MVDs, coefficients vs lzma (both without B-frames, "
         "which need CABAC)",
     ),
-    "sixtap": ("interpolation", "bilinear", "H.264 6-tap luma interpolation vs bilinear"),
-    "quarter_pel": ("subpel", "half", "quarter-pel motion vs half-pel"),
-    "mv_cost": ("me_lambda", 0.0, "MV choice by SAD + lambda * MVD bits vs SAD only"),
-    "rd_modes": ("rd_lambda", 0.0, "Lagrangian skip / block-zeroing decisions vs threshold"),
-    "intra_modes": ("intra_pred", "modes", "DC/V/H/plane intra prediction vs flat I-frames"),
-    "deblock": ("deblock", 0, "in-loop deblocking vs none"),
-    "transform_4x4": ("transform_size", 8, "4x4 transform vs 8x8"),
-    "quant_matrix": ("quant_matrix", "flat", "sloped quantisation matrix vs flat"),
-    "i_frame_qp": ("p_qp_offset", 0, "P-frame step 6 QP above I-frames vs equal"),
-    "b_frames": ("bframes", 0, "one B-frame (6 QP coarser) between anchors vs none"),
-    "median_skip": ("skip_mv", "median", "H.264 P_Skip vectors vs (0, 0) skips"),
-    "two_refs": ("num_refs", 2, "two reference frames vs one"),
+    "sixtap": ("interpolation", "sixtap", "bilinear", "H.264 6-tap luma interpolation"),
+    "quarter_pel": ("subpel", "quarter", "half", "quarter-pel motion vs half-pel"),
+    "mv_cost": ("me_lambda", 0.2, 0.0, "MV choice by SAD + lambda * MVD bits vs SAD only"),
+    "rd_modes": ("rd_lambda", 0.25, 0.0, "Lagrangian skip / block-zeroing vs threshold"),
+    "intra_modes": ("intra_pred", "modes", "flat", "DC/V/H/plane intra vs flat I-frames"),
+    "deblock": ("deblock", 2, 0, "in-loop deblocking vs none"),
+    "transform_4x4": ("transform_size", 4, 8, "4x4 transform vs 8x8"),
+    "quant_matrix": ("quant_matrix", "slope", "flat", "sloped quantisation matrix vs flat"),
+    "i_frame_qp": ("p_qp_offset", 6, 0, "P-frame step 6 QP above I-frames vs equal"),
+    "b_frames": ("bframes", 1, 0, "one B-frame (6 QP coarser) between anchors vs none"),
+    "median_skip": ("skip_mv", "median", "zero", "H.264 P_Skip vectors vs (0, 0) skips"),
+    "two_refs": ("num_refs", 2, 1, "two reference frames vs one"),
 }
-"""tool -> (knob, the value on the other side of the best genome's, what is compared)."""
+"""tool -> (knob, value with the tool, value without it, what is compared). The genome on the
+side the best genome is not on differs from it in that knob only."""
 
 COMMON: dict[str, dict[str, Any]] = {"cabac": {"bframes": 0}}
 """Changes made on both sides of a tool's comparison (B-frames exist only with CABAC)."""
@@ -126,20 +128,21 @@ def main() -> None:
             best_curve = candidate_curve(best_eval.points, "psnr_y")
             rows = []
             for tool in args.tools or list(TOOLS):
-                knob, other, what = TOOLS[tool]
+                knob, with_tool, without_tool, what = TOOLS[tool]
                 base, base_row, base_curve = best, best_row, best_curve
                 if tool in COMMON:
                     base = replace(best, **COMMON[tool]).canonical()
                     base_eval = evaluate(base, clip, qualities, work, f"{tool}-base")
                     base_row = summary(base_eval, reference)
                     base_curve = candidate_curve(base_eval.points, "psnr_y")
+                uses_tool = getattr(base, knob) == with_tool
+                other = without_tool if uses_tool else with_tool
                 flipped = replace(base, **{knob: other}).canonical()
                 if flipped.key() == base.key():
                     continue
                 flipped_eval = evaluate(flipped, clip, qualities, work, tool)
                 flipped_row = summary(flipped_eval, reference)
                 flipped_curve = candidate_curve(flipped_eval.points, "psnr_y")
-                uses_tool = getattr(base, knob) != other
                 on, off = (base_row, flipped_row) if uses_tool else (flipped_row, base_row)
                 on_curve, off_curve = (
                     (base_curve, flipped_curve) if uses_tool else (flipped_curve, base_curve)
@@ -150,8 +153,8 @@ def main() -> None:
                     "compares": what,
                     "knob": knob,
                     "in_best_genome": uses_tool,
-                    "value_on": getattr(base, knob) if uses_tool else other,
-                    "value_off": other if uses_tool else getattr(base, knob),
+                    "value_on": with_tool,
+                    "value_off": without_tool,
                     "both_sides": COMMON.get(tool, {}),
                     "bd_rate_tool_on_vs_off": None if gain.value is None else round(gain.value, 1),
                     "bd_rate_vs_x264_on": on["bd_rate_vs_x264"],
