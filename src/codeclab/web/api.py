@@ -10,9 +10,7 @@ transcodes that cannot be made (an unpublished experiment, a clip missing on thi
 from __future__ import annotations
 
 import json
-import tempfile
 from datetime import timedelta
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -20,11 +18,15 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from codeclab.pipeline.experiment import RepublishError, republish
 from codeclab.report import monthly_cost
 from codeclab.storage.objects import DEFAULT_LINK_LIFETIME
 from codeclab.storage.publish import ARTIFACT_NAMES
-from codeclab.storage.records import ORDER_FIELDS, ExperimentRecord, ExperimentStatus
+from codeclab.storage.records import (
+    ORDER_FIELDS,
+    ExperimentRecord,
+    ExperimentStatus,
+    PublishStatus,
+)
 from codeclab.web import queries, schemas, views
 from codeclab.web.access import check_admin
 from codeclab.web.campaigns import (
@@ -142,6 +144,19 @@ def run_progress(dashboard: Dashboard, run_id: str) -> schemas.RunProgress:
         latest=[schemas.ExperimentSummary.of(r) for r in latest],
         poll_seconds=dashboard.poll_seconds,
     )
+
+
+def _launcher(dashboard: Dashboard) -> Launcher:
+    assert dashboard.launcher is not None  # Dashboard makes one
+    return dashboard.launcher
+
+
+def _cli_error(stderr: str) -> str | None:
+    """The message of a command's ``error: ...`` line (what it refused and why), if any."""
+    for line in reversed(stderr.strip().splitlines()):
+        if line.startswith("error: "):
+            return line.removeprefix("error: ").strip()
+    return None
 
 
 def still_urls(exp_id: str, index: int) -> dict[str, str]:
@@ -458,35 +473,30 @@ def api_router() -> APIRouter:
         request: Request, dashboard: DashboardDep, exp_id: ExperimentId
     ) -> schemas.Published:
         """Publish a completed experiment (again): the codec is run again in the sandboxes and
-        its stream must be byte-identical to the measured one.  Needs the admin token."""
+        its stream must be byte-identical to the measured one.  Runs ``codeclab publish`` (the
+        web layer does not run the pipeline itself).  Needs the admin token."""
         check_admin(dashboard.access, request)
-        _experiment(dashboard, exp_id)
-
-        def work() -> schemas.Published:
-            scratch = dashboard.lab.settings.scratch_dir
-            scratch.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(prefix="codeclab-pub-", dir=scratch) as tmp:
-                try:
-                    result = republish(dashboard.lab, exp_id, workdir=Path(tmp))
-                except RepublishError as exc:
-                    raise HTTPException(409, str(exc)) from None
+        before = _experiment(dashboard, exp_id)
+        done = await run_in_threadpool(_launcher(dashboard).run_to_end, ["publish", exp_id])
+        after = _experiment(dashboard, exp_id)
+        dashboard.forget_aggregates()
+        if done.returncode == 0 or (
+            after.updated_at != before.updated_at and after.publish_status is PublishStatus.FAILED
+        ):  # published, or tried and recorded as failed
             return schemas.Published(
                 experiment_id=exp_id,
-                ok=result.ok,
-                error=result.error,
-                artifacts=result.artifacts,
-                bytes_stored=result.bytes_stored,
+                ok=after.publish_status is PublishStatus.PUBLISHED,
+                error=after.publish_error,
+                artifacts=dict(after.artifacts),
+                bytes_stored=after.bytes_stored,
             )
-
-        published = await run_in_threadpool(work)
-        dashboard.forget_aggregates()
-        return published
+        refused = _cli_error(done.stderr)
+        if refused is not None:  # e.g. not completed, or the codec is not deterministic
+            raise HTTPException(409, refused)
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise HTTPException(500, f"codeclab publish {exp_id} failed ({done.returncode}): {last}")
 
     # --- campaigns (admin) ----------------------------------------------------------------
-
-    def _launcher(dashboard: Dashboard) -> Launcher:
-        assert dashboard.launcher is not None
-        return dashboard.launcher
 
     def _launch(dashboard: Dashboard, launch_id: str) -> Launch:
         try:

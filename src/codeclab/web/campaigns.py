@@ -19,7 +19,8 @@ stays ``running``: ``codeclab gc`` closes its experiments left in flight, and
 
 The child gets the dashboard's database, object store, data directory and configuration file,
 but not the token variables of its environment (``CODECLAB_ADMIN_TOKEN``,
-``CODECLAB_READ_TOKEN``).
+``CODECLAB_READ_TOKEN``).  Publishing an experiment again runs ``codeclab publish EXP`` the
+same way, to its end (:meth:`Launcher.run_to_end`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -254,6 +256,21 @@ class Launcher:
             env["CODECLAB_CONFIG"] = str(self.config_path.resolve())
         env["PYTHONUNBUFFERED"] = "1"
         return env
+
+    def run_to_end(self, arguments: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        """Run ``codeclab ARGUMENTS`` (a short admin command: ``publish EXP``) to its end, in
+        the environment a campaign gets; what it printed comes back."""
+        env = self.environment()
+        env["COLUMNS"] = "100000"  # a message on one line, however long
+        env["NO_COLOR"] = "1"
+        return subprocess.run(
+            [sys.executable, "-c", CLI_BOOT, *arguments],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
 
     def start(self, options: CampaignOptions) -> LaunchState:
         """Spawn ``codeclab run`` with `options` in the background and record the launch."""
