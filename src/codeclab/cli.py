@@ -39,7 +39,6 @@ from codeclab.pipeline.experiment import (
 from codeclab.pipeline.run_command import run_command
 from codeclab.plots import plot_rd
 from codeclab.report import (
-    human_bytes,
     print_analysis,
     print_evaluation,
     print_experiment,
@@ -49,6 +48,7 @@ from codeclab.report import (
     record_to_dict,
 )
 from codeclab.sandbox.jobs import run_script
+from codeclab.storage.costs import human_bytes
 from codeclab.storage.package import verify_package
 from codeclab.storage.publish import ARTIFACT_NAMES
 from codeclab.storage.records import ExperimentRecord, RecordNotFound

@@ -17,6 +17,7 @@ from codeclab.lab import Lab
 from codeclab.metrics.bjontegaard import BDResult
 from codeclab.pipeline.analysis import Analysis
 from codeclab.pipeline.evaluate import Evaluation
+from codeclab.storage.costs import human_bytes, monthly_cost
 from codeclab.storage.records import ExperimentRecord
 
 
@@ -167,11 +168,6 @@ def record_to_dict(record: ExperimentRecord) -> dict[str, Any]:
     return {k: plain(v) for k, v in data.items()}
 
 
-def monthly_cost(stored_bytes: int, price_per_gb_month: float) -> float:
-    """Estimated storage cost per month in USD (GB = 10^9 bytes, as S3 bills)."""
-    return stored_bytes / 1e9 * price_per_gb_month
-
-
 def print_record_summary(console: Console, lab: Lab, record: ExperimentRecord) -> None:
     verdict = {True: "achieved", False: "not achieved", None: "-"}[record.target_achieved]
     console.print(
@@ -218,15 +214,6 @@ def print_experiment_list(
         f"${price_per_gb_month}/GB-month",
         highlight=False,
     )
-
-
-def human_bytes(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"
 
 
 def print_experiment(console: Console, lab: Lab, record: ExperimentRecord) -> None:

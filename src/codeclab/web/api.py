@@ -18,7 +18,7 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from codeclab.report import monthly_cost
+from codeclab.storage.costs import monthly_cost
 from codeclab.storage.objects import DEFAULT_LINK_LIFETIME
 from codeclab.storage.publish import ARTIFACT_NAMES
 from codeclab.storage.records import (

@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi.templating import Jinja2Templates
 
 from codeclab import __version__
-from codeclab.report import human_bytes, monthly_cost
+from codeclab.storage.costs import human_bytes, monthly_cost
 
 WEB_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = WEB_DIR / "templates"
