@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from codeclab.video.clips import PreparedClip, prepare_clip
 from codeclab.video.frames import Frame, VideoFormat
 from codeclab.video.rawfile import RawVideo, write_raw
+from codeclab.video.y4m import Y4MWriter
 
 PROJECT = Path(__file__).resolve().parents[1]
 SHARED_CLIPS = PROJECT.parent / "shared" / "clips"
@@ -37,6 +39,16 @@ def tiny_clip(tmp_path: Path) -> RawVideo:
         for _ in range(4)
     ]
     return write_raw(tmp_path / "tiny.yuv", fmt, frames)
+
+
+@pytest.fixture
+def tiny_prepared_clip(tiny_clip: RawVideo, tmp_path: Path) -> PreparedClip:
+    """`tiny_clip` as a Y4M file, prepared as the lab prepares any clip."""
+    path = tmp_path / "tiny.y4m"
+    with Y4MWriter(path, tiny_clip.format) as writer:
+        for frame in tiny_clip:
+            writer.write(frame)
+    return prepare_clip(str(path), tmp_path / "tiny")
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from codeclab.codec.contract import MAX_SOURCE_BYTES
 from codeclab.codecs import reference_codec_source
 from codeclab.config import Settings
 from codeclab.designers.base import Design
@@ -140,7 +142,23 @@ def test_rejected_codec_is_recorded_with_the_rule(
     assert record.status == "failed"
     assert record.failed_phase == "validation"
     assert "[import]" in (record.error or "") and "'os'" in (record.error or "")
-    assert record.codec_sha256 is None  # never deployed
+    # kept as text, never run: the record shows what was rejected
+    assert record.codec_sha256 == hashlib.sha256(design.source.encode()).hexdigest()
+    stored = lab.store.get_bytes(lab.records.get_codec(record.codec_sha256).source_key)
+    assert stored.decode() == design.source
+    assert [p.phase for p in record.phases] == ["design", "validation"]
+
+
+def test_oversized_rejected_source_is_not_kept(
+    lab: Lab, tiny_prepared_clip: PreparedClip, tmp_path: Path
+) -> None:
+    padding = "#" + "x" * 99 + "\n"
+    source = reference_codec_source("intra_dct") + padding * (MAX_SOURCE_BYTES // 100)
+    design = Design(source, "too big", designer="test")
+    outcome = run_experiment(lab, design, _plan(tiny_prepared_clip), workdir=tmp_path / "w")
+    assert outcome.record.failed_phase == "validation"
+    assert outcome.record.codec_sha256 is None
+    assert list(lab.store.list("codecs/")) == []
 
 
 GREY_CODEC = """
@@ -186,14 +204,3 @@ def test_regenerating_instead_of_compressing_cannot_succeed(
     assert record.psnr_y is not None and record.psnr_y < 15
     assert record.target_achieved is False
     assert record.publish_status is PublishStatus.NONE
-
-
-@pytest.fixture
-def tiny_prepared_clip(tiny_clip, tmp_path: Path) -> PreparedClip:  # type: ignore[no-untyped-def]
-    from codeclab.video.y4m import Y4MWriter
-
-    path = tmp_path / "tiny.y4m"
-    with Y4MWriter(path, tiny_clip.format) as writer:
-        for frame in tiny_clip:
-            writer.write(frame)
-    return prepare_clip(str(path), tmp_path / "tiny")

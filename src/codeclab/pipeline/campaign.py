@@ -31,7 +31,7 @@ design is run once more (a second interruption fails the design); a design that 
 smoke test but lacks search clips gets them; failed designs among the last K still owed a
 revision get it; then the loop goes on. ``iterations`` counts the run's designs, so a resumed
 run goes on to the same total (or to a new one given on resume). A design interrupted
-before deployment cannot be run again (its source was never stored) and counts as failed.
+before its source was stored cannot be run again and counts as failed.
 The local process pool's workers die with the campaign process, so a killed campaign
 leaves no writer behind; with Dask, let the workers finish (or restart them) before
 resuming.

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from codeclab.baselines.ladder import BaselineLadder, run_baselines
+from codeclab.codec.contract import MAX_SOURCE_BYTES
 from codeclab.codec.validate import validate_source
 from codeclab.designers.base import Design
 from codeclab.lab import Lab
@@ -142,6 +143,15 @@ def run_experiment(
     return outcome
 
 
+def _keep_source(lab: Lab, exp_id: str, source: str, sha256: str, size: int, name: str) -> None:
+    """Store `source` content-addressed and name it as the experiment's codec."""
+    key = codec_key(sha256)
+    if not lab.store.exists(key):
+        lab.store.put_bytes(key, source.encode("utf-8"), "text/x-python; charset=utf-8")
+    lab.records.upsert_codec(CodecRecord(sha256, name, key, size))
+    lab.records.update_experiment(exp_id, codec_sha256=sha256)
+
+
 def _fail(lab: Lab, exp_id: str, phase: str, error: str) -> ExperimentOutcome:
     lab.records.finish_phase(exp_id, phase, error=error)
     return ExperimentOutcome(lab.records.get_experiment(exp_id), None, None, {}, None)
@@ -164,16 +174,16 @@ def _run_phases(
         report = validate_source(design.source, filename=codec_name)
         if not report.ok:
             reasons = "; ".join(str(v) for v in report.violations[:20])
+            if report.size <= MAX_SOURCE_BYTES:
+                # kept as text (never run) so the record shows what was rejected, and a
+                # designer asked to fix it gets it back even after a resume
+                _keep_source(lab, exp_id, design.source, report.sha256, report.size, codec_name)
             return _fail(lab, exp_id, "validation", f"rejected: {reasons}")
         records.finish_phase(exp_id, "validation")
 
         # deployment: the source, content-addressed
         records.start_phase(exp_id, "deployment")
-        key = codec_key(report.sha256)
-        if not store.exists(key):
-            store.put_bytes(key, design.source.encode("utf-8"), "text/x-python; charset=utf-8")
-        records.upsert_codec(CodecRecord(report.sha256, codec_name, key, report.size))
-        records.update_experiment(exp_id, codec_sha256=report.sha256)
+        _keep_source(lab, exp_id, design.source, report.sha256, report.size, codec_name)
         records.finish_phase(exp_id, "deployment")
 
         # execution: encoder and decoder sandboxes per quality point

@@ -16,8 +16,8 @@ clip in turn. Nothing about stages is written into an experiment: it is read fro
   the ids in its history, and aliases keep them reproducible for a given seed.
 * **Interrupted** experiments (left ``running`` by a process that died) are marked failed with
   an error starting with `INTERRUPTED`; such a stage is owed again once. A second interruption
-  of the same stage ends the design as failed, and so does an interruption before deployment
-  (the source was never stored, so there is nothing to run again).
+  of the same stage ends the design as failed, and so does an interruption before its source
+  was stored (at deployment, or on rejection by validation): there is nothing to run again.
 
 The designer sees one `PastExperiment` per decided design: a completed design is described by
 its experiment on the first search clip (curve, operating point), with the BD-rate against x264
