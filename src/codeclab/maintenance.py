@@ -5,6 +5,10 @@
     lost) are closed: failed at the phase they were in, with the reason. One that was
     publishing keeps its results and is recorded as a failed upload, which
     ``codeclab publish`` retries, as the pipeline records any failed upload.
+``close_abandoned_runs``
+    runs still ``running`` whose campaign process (recorded in the run) is gone from this
+    host are closed as ``stopped``, so no dashboard shows a dead campaign as running;
+    ``codeclab run --resume RUN`` goes on with them.
 ``gc``
     objects under ``experiments/``, ``decoders/`` and ``codecs/`` that no record refers
     to (a crash between storing an object and recording it leaves one) are removed, and
@@ -36,6 +40,7 @@ from sqlalchemy import text
 
 from codeclab.config import ConfigError, load_settings
 from codeclab.lab import Lab
+from codeclab.liveness import OWNER_KEY, ProcessRef
 from codeclab.pipeline.experiment import PHASES
 from codeclab.sandbox import landlock
 from codeclab.sandbox.isolation import (
@@ -54,6 +59,7 @@ from codeclab.storage.records import (
     PublishStatus,
     RecordNotFound,
     RecordStore,
+    RunStatus,
     utcnow,
 )
 
@@ -105,6 +111,29 @@ def fail_stuck(lab: Lab, older_than: timedelta) -> list[str]:
             )
             changed.append(record.id)
     return changed
+
+
+def close_abandoned_runs(lab: Lab, *, dry_run: bool = False) -> list[str]:
+    """Close, as ``stopped``, the running runs whose campaign process has ended; their ids.
+
+    Only a process of this host can be checked: a run started on another machine (or one
+    that names no process) is left alone. Experiments the dead campaign left in flight are
+    closed by `fail_stuck`, or at once by resuming the run.
+    """
+    closed: list[str] = []
+    offset = 0
+    while page := lab.records.list_runs(limit=_PAGE, offset=offset):
+        offset += len(page)
+        for run in page:
+            if run.status is not RunStatus.RUNNING:
+                continue
+            owner = ProcessRef.from_dict(run.config.get(OWNER_KEY) or {})
+            if owner is None or owner.alive() is not False:
+                continue
+            if not dry_run:
+                lab.records.finish_run(run.id, RunStatus.STOPPED)
+            closed.append(run.id)
+    return closed
 
 
 def _close(records: RecordStore, record: ExperimentRecord, reason: str) -> None:
@@ -404,14 +433,15 @@ def gc_command(
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Close experiments whose worker died, then remove objects no record refers to
-    and stale temporary files."""
+    """Close runs whose campaign process died and experiments whose worker died, then
+    remove objects no record refers to and stale temporary files."""
     try:
         settings = load_settings(config_path=config, data_dir=data_dir)
     except ConfigError as exc:
         _console.print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(2) from None
     with Lab.open(settings) as lab:
+        runs = close_abandoned_runs(lab, dry_run=dry_run)
         stuck: list[str] = []
         if stuck_after > 0:
             older = timedelta(minutes=stuck_after)
@@ -421,16 +451,18 @@ def gc_command(
                 stuck = fail_stuck(lab, older)
         report = gc(lab, dry_run=dry_run, min_age=timedelta(minutes=min_age))
     if json_out:
-        print(json.dumps({"stuck": stuck, **report.to_dict()}, indent=2))
+        print(json.dumps({"abandoned_runs": runs, "stuck": stuck, **report.to_dict()}, indent=2))
     else:
-        _print_gc(stuck, report)
+        _print_gc(runs, stuck, report)
     if report.errors:
         raise typer.Exit(1)
 
 
-def _print_gc(stuck: list[str], report: GcReport) -> None:
+def _print_gc(runs: list[str], stuck: list[str], report: GcReport) -> None:
     removed = "would be removed (dry run)" if report.dry_run else "removed"
     say = _console.print
+    runs_closed = "abandoned runs (dry run, not closed)" if report.dry_run else "runs closed"
+    say(f"{runs_closed}: {', '.join(runs) or 'none'}", highlight=False)
     closed = "stuck (dry run, not closed)" if report.dry_run else "stuck experiments closed"
     say(f"{closed}: {', '.join(stuck) or 'none'}", highlight=False)
     for title, items in (

@@ -18,6 +18,7 @@ import pytest
 
 from codeclab.config import Settings
 from codeclab.lab import Lab
+from codeclab.maintenance import close_abandoned_runs
 from codeclab.pipeline.analysis import Target
 from codeclab.pipeline.campaign import (
     CampaignConfig,
@@ -241,8 +242,11 @@ def test_killed_campaign_resumes_without_losing_or_repeating_experiments(
     before = {e.id: e for e in all_experiments(data)}
     killed = [e for e in before.values() if e.status.value == "running"]
     assert len(killed) == 1
-    with RecordStore.open(f"sqlite:///{data / 'codeclab.db'}") as records:
-        (run,) = records.list_runs()
+    with open_lab(data) as lab:
+        (run,) = lab.records.list_runs()
+        assert run.status.value == "running"  # as the dead process left it
+        assert close_abandoned_runs(lab) == [run.id]  # codeclab gc: its process is gone
+        assert lab.records.get_run(run.id).status.value == "stopped"
     resumed = subprocess.run(
         cli(data, "--resume", run.id), cwd=tmp_path, capture_output=True, timeout=300
     )

@@ -75,6 +75,7 @@ from codeclab.executors import (
     open_executor,
 )
 from codeclab.lab import Lab
+from codeclab.liveness import OWNER_KEY, ProcessRef
 from codeclab.metrics.vmaf import vmaf_available
 from codeclab.pipeline.analysis import Target
 from codeclab.pipeline.evaluate import DEFAULT_QUALITIES, check_qualities
@@ -891,11 +892,12 @@ def run_campaign(
                 f"{[c.sha256[:12] for _, c in clips.stage_clips.stages()]}); restore them or "
                 "start a new campaign"
             )
-        run = lab.records.reopen_run(resume)
+        run = lab.records.reopen_run(resume, {OWNER_KEY: ProcessRef.current().to_dict()})
     else:
         stored = {
             CONFIG_KEY: config.to_dict(),
             STAGE_CLIPS_KEY: clips.stage_clips.to_dict(),
+            OWNER_KEY: ProcessRef.current().to_dict(),
             "codeclab": __version__,
         }
         names = ", ".join(clip.name for _, clip in clips.search)

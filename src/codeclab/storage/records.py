@@ -747,14 +747,17 @@ class RecordStore:
             row.finished_at = self._now()
         return self.get_run(run_id)
 
-    def reopen_run(self, run_id: str) -> RunRecord:
-        """Mark a run running again (a campaign resumed with ``--resume``)."""
+    def reopen_run(self, run_id: str, config: Mapping[str, Any] | None = None) -> RunRecord:
+        """Mark a run running again (a campaign resumed with ``--resume``); the keys of
+        `config` replace those of the run's config."""
         with self._writing() as session:
             row = session.get(Run, run_id, with_for_update=True)
             if row is None:
                 raise RecordNotFound("run", run_id)
             row.status = RunStatus.RUNNING.value
             row.finished_at = None
+            if config:
+                row.config = {**row.config, **config}
         return self.get_run(run_id)
 
     # clips, codecs, baselines

@@ -13,8 +13,8 @@ Stopping sends SIGTERM to the ``codeclab run`` process, which takes it as its Ct
 campaign stops its workers, marks the experiments in flight as interrupted and records the run
 as ``stopped`` (resumable with ``codeclab run --resume RUN``); a SIGTERM before the campaign has
 started (while the command opens the lab) just ends the process.  The process is then waited for;
-if it is still there after the grace period its whole process group gets SIGKILL (the run then
-stays ``running``: ``codeclab gc`` closes its experiments left in flight, and
+if it is still there after the grace period its whole process group gets SIGKILL (``codeclab
+gc`` then records the run as ``stopped`` and closes its experiments left in flight, and
 ``codeclab run --resume RUN`` goes on with it).
 
 The child gets the dashboard's database, object store, data directory and configuration file,
@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from codeclab.config import TOKEN_ENV, Settings
+from codeclab.liveness import pid_alive, process_start
 from codeclab.storage.records import RecordStore, RunRecord
 
 LAUNCH_DIR = "campaigns"
@@ -167,35 +168,6 @@ class LaunchState:
     log_tail: str = field(repr=False, default="")
 
 
-def _process_start(pid: int) -> int | None:
-    """The start time of process `pid` from /proc (None where there is no /proc)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
-
-
-def _alive(pid: int, process_start: int | None) -> bool:
-    """Whether `pid` is still the process that was launched, and not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc: ask the kernel whether the pid exists at all
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] in ("Z", "X"):
-        return False
-    return process_start is None or int(fields[19]) == process_start
-
-
 def _new_id(now: datetime) -> str:
     return f"launch-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
@@ -295,7 +267,7 @@ class Launcher:
         launch = Launch(
             id=launch_id,
             pid=process.pid,
-            process_start=_process_start(process.pid),
+            process_start=process_start(process.pid),
             started_at=now,
             arguments=command[3:],
             options=asdict(options),
@@ -321,7 +293,7 @@ class Launcher:
     # --- reading --------------------------------------------------------------------------
 
     def state(self, launch: Launch) -> LaunchState:
-        alive = _alive(launch.pid, launch.process_start)
+        alive = pid_alive(launch.pid, launch.process_start)
         if alive:
             state = "stopping" if launch.stop_requested_at is not None else "running"
         elif launch.stopped_by == "SIGKILL":
@@ -407,7 +379,7 @@ class Launcher:
         """SIGTERM the launch's ``codeclab run`` (its clean stop), wait up to `grace_seconds`
         for it to end, then SIGKILL its process group."""
         launch = self._load(launch_id)
-        if not _alive(launch.pid, launch.process_start):
+        if not pid_alive(launch.pid, launch.process_start):
             raise LaunchError(f"campaign launch {launch_id} has already ended")
         launch = self._update(launch_id, stop_requested_at=datetime.now(UTC), stopped_by="SIGTERM")
         try:
@@ -432,7 +404,7 @@ class Launcher:
                 return False
             return True
         deadline = time.monotonic() + seconds
-        while _alive(launch.pid, launch.process_start):
+        while pid_alive(launch.pid, launch.process_start):
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.1)
