@@ -29,6 +29,8 @@ TOOLS: dict[str, dict[str, object]] = {
     "intra_modes_all_intra": {"intra_pred": "modes", "intra_period": 1},
     "median_skip": {"skip_mv": "median"},
     "median_skip_zlib_threshold": {"skip_mv": "median", "entropy": "zlib", "rd_lambda": 0.0},
+    "amvp": {"mv_pred": "amvp", "bframes": 0},
+    "amvp_two_refs_median_skip": {"mv_pred": "amvp", "num_refs": 2, "skip_mv": "median"},
     "mv_cost": {"me_lambda": 0.8},
     "mv_cost_two_refs": {"me_lambda": 0.4, "num_refs": 2},
 }
@@ -138,6 +140,7 @@ def test_every_new_knob_value_gives_a_distinct_codec() -> None:
         ("skip_mv", "median"),
         ("bframes", 0),
         ("b_qp_offset", 2),
+        ("mv_pred", "amvp"),
     ):
         assert replace(base, **{name: value}).key() != base.key(), name
     assert replace(base, subpel="none").canonical().interpolation == "bilinear"
@@ -187,7 +190,11 @@ def test_coefficient_bins_round_trip_levels_with_escapes_and_skipped_blocks(ncoe
     assert decoder.probs == probs
 
 
-def test_motion_bins_round_trip_modes_and_vectors_against_median_prediction() -> None:
+@pytest.mark.parametrize("amvp", [0, 1])
+def test_motion_bins_round_trip_modes_and_vectors_against_their_predictors(
+    amvp: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cabac, "AMVP", amvp)
     layout = frame.Layout(96, 64, 1)  # 6 x 4 macroblocks
     rng = np.random.default_rng(8)
     modes = rng.integers(0, 3, layout.nmb).astype(np.int64)
@@ -195,12 +202,17 @@ def test_motion_bins_round_trip_modes_and_vectors_against_median_prediction() ->
     vectors[modes == 0] = 0
     vectors[2], vectors[3] = (-16, 17), (17, -17)  # a difference beyond the unary prefix
     modes[2] = modes[3] = 1
-    contexts, bins = cabac.motion_bins(layout, modes, vectors, 2)
+    temporal = vectors.copy()
+    temporal[::2] = rng.integers(-17, 18, (layout.nmb // 2, 2))  # half of them predict exactly
+    contexts, bins = cabac.motion_bins(layout, modes, vectors, 2, temporal)
     data = cabac.rc_encode(contexts.tolist(), bins.tolist(), [cabac.HALF] * cabac.CONTEXTS)
     decoder = cabac.BinDecoder(data, [cabac.HALF] * cabac.CONTEXTS, "packet")
-    parsed_modes, parsed_vectors = cabac.parse_motion(decoder, layout, 2, "packet")
+    parsed_modes, parsed_vectors = cabac.parse_motion(decoder, layout, 2, temporal, "packet")
     np.testing.assert_array_equal(parsed_modes, modes)
     np.testing.assert_array_equal(parsed_vectors, vectors)
+    if amvp:  # the temporal candidate makes most differences zero: fewer bins
+        plain = cabac.motion_bins(layout, modes, vectors, 2, np.zeros_like(temporal))[1]
+        assert bins.size < plain.size
 
 
 def test_median_predictor_follows_a_smooth_field_exactly() -> None:
@@ -267,6 +279,7 @@ def test_mv_cost_prefers_the_predicted_vector_when_the_sad_ties() -> None:
     vectors = np.zeros((9, 2), dtype=np.int64)
     vectors[4] = (3, -2)  # an arbitrary vector in a flat picture: no better than any other
     sad = np.zeros(9, dtype=np.int64)
-    found, cost = motion.regularise(blocks, [flat], vectors, np.zeros(9, np.int64), sad, 4.0)
+    zeros = np.zeros(9, np.int64)
+    found, cost = motion.regularise(blocks, [flat], vectors, zeros, sad, 4.0, vectors * 0)
     np.testing.assert_array_equal(found, np.zeros((9, 2), dtype=np.int64))
     np.testing.assert_array_equal(cost, sad)

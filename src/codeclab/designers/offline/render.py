@@ -104,6 +104,7 @@ def knob_constants(genome: Genome) -> dict[str, object]:
         "SUBPEL": SUBPEL_SCALE[g.subpel],
         "ZERO_BIAS": g.zero_bias,
         "SKIP_MEDIAN": int(g.skip_mv == "median"),
+        "AMVP": int(g.mv_pred == "amvp"),
         "RD_LAMBDA": g.rd_lambda,
         "ME_LAMBDA": g.me_lambda,
         "DEBLOCK": g.deblock,

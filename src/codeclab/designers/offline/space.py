@@ -76,6 +76,12 @@ KNOBS: tuple[KnobSpec, ...] = (
         "vector of a skipped macroblock: (0, 0), or the median of its neighbours' (H.264 P_Skip)",
     ),
     KnobSpec(
+        "mv_pred",
+        ("median", "amvp"),
+        "motion vector predictor: the neighbours' median, or per macroblock the cheaper of it "
+        "and the previous anchor's vector of the same macroblock (a coded choice; CABAC only)",
+    ),
+    KnobSpec(
         "me_lambda",
         (0.0, 0.2, 0.4, 0.8),
         "lambda/step of motion vectors chosen by SAD + lambda * bits of their difference "
@@ -128,6 +134,7 @@ class Genome:
     interpolation: str = "bilinear"
     zero_bias: int = 100
     skip_mv: str = "zero"
+    mv_pred: str = "median"
     me_lambda: float = 0.0
     rd_lambda: float = 0.0
     deblock: int = 0
@@ -187,6 +194,7 @@ class Genome:
                 "interpolation",
                 "zero_bias",
                 "skip_mv",
+                "mv_pred",
                 "me_lambda",
                 "rd_lambda",
             ):
@@ -197,6 +205,7 @@ class Genome:
             changes["interpolation"] = base.interpolation
         if self.intra_only or self.entropy != "cabac":
             changes["bframes"] = 0
+            changes["mv_pred"] = base.mv_pred
         if self.intra_only or self.entropy != "cabac" or not self.bframes:
             changes["b_qp_offset"] = base.b_qp_offset
         if self.entropy != "zlib":
@@ -275,6 +284,8 @@ class Genome:
             parts.append(f"skip bias {g.zero_bias}")
             if g.skip_mv == "median":
                 parts.append("median-vector skip")
+            if g.mv_pred == "amvp":
+                parts.append("AMVP (median or temporal MV predictor)")
             if g.me_lambda:
                 parts.append(f"MV cost lambda {g.me_lambda:g}")
             parts.append(f"RD lambda {g.rd_lambda:g}" if g.rd_lambda else "threshold skip")

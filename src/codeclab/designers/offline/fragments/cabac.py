@@ -22,6 +22,7 @@ again at every I-frame.
 import numpy as np
 
 from codeclab.designers.offline.fragments.config import (
+    AMVP,
     CHROMA_T,
     INTRA_PRED,
     LUMA_T,
@@ -45,6 +46,7 @@ from codeclab.designers.offline.fragments.motion import (
     median_predictors,
     median_vector,
     skip_vector,
+    vector_bits,
 )
 from codeclab.designers.offline.fragments.types import I64, Bools
 
@@ -54,6 +56,7 @@ CTX_SKIP = 0  # 3: coded neighbours
 CTX_REF = 3
 CTX_INTRA = 4  # 3: the two bins of an intra mode
 CTX_MVD = 8  # per component 16: zero flag (3), prefix (5)
+CTX_AMVP = 40  # 3: which predictor (median or temporal), context: the left and top choices
 MVD_PREFIX = 8
 CTX_COEF = 64  # per category (intra luma, intra chroma, inter luma, inter chroma) 80:
 CAT_STRIDE = 80
@@ -242,8 +245,20 @@ def neighbour_sum(grid: I64) -> I64:
     return total
 
 
-def motion_bins(layout: Layout, modes: I64, vectors: I64, nrefs: int) -> tuple[I64, I64]:
-    """(contexts, bins) of the modes and motion vector differences of a P-frame."""
+def predictor_choice(vectors: I64, median: I64, temporal: I64) -> I64:
+    """Per macroblock, 1 when the temporal predictor (the previous anchor's vector of the same
+    macroblock) gives a cheaper difference than the median, else 0 (AMVP)."""
+    cheaper: I64 = (vector_bits(vectors - temporal) < vector_bits(vectors - median)).astype(
+        np.int64
+    )
+    return cheaper
+
+
+def motion_bins(
+    layout: Layout, modes: I64, vectors: I64, nrefs: int, temporal: I64
+) -> tuple[I64, I64]:
+    """(contexts, bins) of the modes and motion vector differences of a P-frame; with AMVP,
+    each coded macroblock first says which predictor its difference is against."""
     mby, mbx = layout.mby, layout.mbx
     coded = (modes != 0).astype(np.int64)
     skip_ctx = CTX_SKIP + neighbour_sum(coded.reshape(mby, mbx)).ravel()
@@ -254,10 +269,18 @@ def motion_bins(layout: Layout, modes: I64, vectors: I64, nrefs: int) -> tuple[I
         contexts.append(np.full(moving.size, CTX_REF, dtype=np.int64))
         bins.append(modes[moving] - 1)
     modes_ctx, modes_bins = interleave(owners, contexts, bins)
-    differences = vectors - median_predictors(vectors, mby, mbx)
-    differences[coded == 0] = 0
+    median = median_predictors(vectors, mby, mbx)
     moving = np.flatnonzero(coded)
     owners, contexts, bins = [], [], []
+    if AMVP:
+        choice = predictor_choice(vectors, median, temporal) * coded
+        median = np.where(choice[:, None] == 1, temporal, median)
+        near = neighbour_sum(choice.reshape(mby, mbx)).ravel()
+        owners.append(2 * np.arange(moving.size, dtype=np.int64))  # before the y component
+        contexts.append(CTX_AMVP + near[moving])
+        bins.append(choice[moving])
+    differences = vectors - median
+    differences[coded == 0] = 0
     for c in range(2):
         size = np.abs(differences[:, c])
         near = neighbour_sum(size.reshape(mby, mbx)).ravel()[moving]
@@ -334,6 +357,7 @@ def payload_cabac(
     levels: list[I64],
     models: list[list[int]],
     nrefs: int,
+    temporal: I64,
 ) -> bytes:
     """The frame's symbols as one CABAC stream (see the module docstring). I-frames code each
     plane's DC levels as differences along its raster order."""
@@ -356,7 +380,7 @@ def payload_cabac(
         cats = (2, 3, 3)
         present = [modes[mb] != 0 for mb in layout.mb_of]
         coded_levels = levels
-        ctx, bins = motion_bins(layout, modes, vectors, nrefs)
+        ctx, bins = motion_bins(layout, modes, vectors, nrefs, temporal)
         parts_ctx.append(ctx)
         parts_bins.append(bins)
     for p in range(3):
@@ -380,7 +404,9 @@ def read_unary(decoder: BinDecoder, first: int, rest: int, cap: int, grow: int) 
     return ones + 1
 
 
-def parse_motion(decoder: BinDecoder, layout: Layout, nrefs: int, what: str) -> tuple[I64, I64]:
+def parse_motion(
+    decoder: BinDecoder, layout: Layout, nrefs: int, temporal: I64, what: str
+) -> tuple[I64, I64]:
     """Inverse of `motion_bins`: (modes, vectors)."""
     mbx = layout.mbx
     modes = [0] * layout.nmb
@@ -391,13 +417,20 @@ def parse_motion(decoder: BinDecoder, layout: Layout, nrefs: int, what: str) -> 
             modes[mb] = 1 + (decoder.bit(CTX_REF) if nrefs > 1 else 0)
     vectors = [[0, 0] for _ in range(layout.nmb)]
     sizes = [[0, 0] for _ in range(layout.nmb)]
+    choices = [0] * layout.nmb
+    previous = temporal.tolist()
     for mb in range(layout.nmb):
         if not modes[mb]:
             if SKIP_MEDIAN:
                 vectors[mb] = skip_vector(vectors, mb, mbx)
             continue
-        predicted = median_vector(vectors, mb, mbx)
         r, c = divmod(mb, mbx)
+        predicted = median_vector(vectors, mb, mbx)
+        if AMVP:
+            near = (c > 0 and choices[mb - 1]) + (r > 0 and choices[mb - mbx])
+            choices[mb] = decoder.bit(CTX_AMVP + near)
+            if choices[mb]:
+                predicted = previous[mb]
         for k in range(2):
             near = (sizes[mb - 1][k] if c > 0 else 0) + (sizes[mb - mbx][k] if r > 0 else 0)
             first = CTX_MVD + 16 * k + (near >= 3 * SUBPEL) + (near > 32 * SUBPEL)
@@ -451,7 +484,13 @@ def parse_coefficients(
 
 
 def parse_cabac(
-    layout: Layout, data: bytes, intra: bool, nrefs: int, models: list[list[int]], what: str
+    layout: Layout,
+    data: bytes,
+    intra: bool,
+    nrefs: int,
+    models: list[list[int]],
+    temporal: I64,
+    what: str,
 ) -> tuple[I64 | None, I64, list[I64]]:
     """Inverse of `payload_cabac`: (modes, vectors, levels per plane)."""
     decoder = BinDecoder(data, models[0], what)
@@ -465,7 +504,7 @@ def parse_cabac(
                 high = decoder.bit(CTX_INTRA)
                 vectors[mb, 0] = 2 * high + decoder.bit(CTX_INTRA + 1 + high)
     else:
-        modes, vectors = parse_motion(decoder, layout, nrefs, what)
+        modes, vectors = parse_motion(decoder, layout, nrefs, temporal, what)
         cats = (2, 3, 3)
         present = [modes[mb] != 0 for mb in layout.mb_of]
     levels = []
@@ -604,13 +643,20 @@ def payload_sections(
     levels: list[I64],
     models: list[list[int]],
     nrefs: int,
+    temporal: I64,
 ) -> bytes:
     """The frame's symbols as byte sections through the byte-oriented back end."""
     return entropy_encode(pack_sections(layout, modes, vectors, levels), models)
 
 
 def parse_payload_sections(
-    layout: Layout, data: bytes, intra: bool, nrefs: int, models: list[list[int]], what: str
+    layout: Layout,
+    data: bytes,
+    intra: bool,
+    nrefs: int,
+    models: list[list[int]],
+    temporal: I64,
+    what: str,
 ) -> tuple[I64 | None, I64, list[I64]]:
     """Inverse of `payload_sections`."""
     return parse_sections(layout, entropy_decode(data, models, what), intra, nrefs, what)

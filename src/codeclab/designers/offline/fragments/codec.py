@@ -139,10 +139,12 @@ decide_modes = decide_threshold
 
 
 def code_inter(
-    layout: Layout, refs: list[Planes], cur: Planes, hint: I64, quant: Quantiser
+    layout: Layout, refs: list[Planes], cur: Planes, hint: I64, quant: Quantiser, temporal: I64
 ) -> tuple[I64, I64, list[I64], I64]:
-    """A P-frame's decisions: (modes, vectors, levels per plane, next search hint)."""
-    vectors, ref_index, hint = estimate(cur[0], [ref[0] for ref in refs], hint, quant.flat_y)
+    """A P-frame's decisions: (modes, vectors, levels per plane, next search hint); `temporal`:
+    the previous anchor's vectors (the AMVP candidate)."""
+    luma_refs = [ref[0] for ref in refs]
+    vectors, ref_index, hint = estimate(cur[0], luma_refs, hint, quant.flat_y, temporal)
     prediction = predict_frame(layout, refs, ref_index + 1, vectors)
     forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
     steps = (quant.steps_y, quant.steps_c, quant.steps_c)
@@ -201,7 +203,7 @@ def settle_skips(
 
 
 def no_inter(
-    layout: Layout, refs: list[Planes], cur: Planes, hint: I64, quant: Quantiser
+    layout: Layout, refs: list[Planes], cur: Planes, hint: I64, quant: Quantiser, temporal: I64
 ) -> tuple[I64, I64, list[I64], I64]:
     """An all-intra codec codes no P-frame."""
     raise ValueError("an all-intra codec codes no P-frame")
@@ -241,8 +243,8 @@ def code_b(
     1 forward, 2 backward, 3 both; forward vectors; backward vectors; levels). Each macroblock
     takes the direction of least SAD + lambda * vector bits; skips as `decide_modes` says."""
     hint = np.zeros((layout.nmb, 2), dtype=np.int64)
-    forward, _, _ = estimate(cur[0], [refs[1][0]], hint, quant.flat_y)
-    backward, _, _ = estimate(cur[0], [refs[0][0]], hint, quant.flat_y)
+    forward, _, _ = estimate(cur[0], [refs[1][0]], hint, quant.flat_y, hint)
+    backward, _, _ = estimate(cur[0], [refs[0][0]], hint, quant.flat_y, hint)
     options = b_options(layout, refs, forward, backward)
     lam = ME_LAMBDA * quant.flat_y
     source = cur[0].astype(np.int64)
@@ -381,6 +383,7 @@ class Encoder:
         self.models = payload_models(SECTIONS)
         self.quantisers: dict[tuple[int, bool], Quantiser] = {}
         self.hint = np.zeros((self.layout.nmb, 2), dtype=np.int64)
+        self.temporal = np.zeros((self.layout.nmb, 2), dtype=np.int64)  # last anchor's vectors
         self.frame_index = 0
         self.reconstruction: Planes | None = None  # the last frame as the decoder outputs it
         self.outputs: list[Planes] = []  # what the decoder outputs for the last packet
@@ -420,8 +423,13 @@ class Encoder:
             self.models = payload_models(SECTIONS)
             levels, vectors = intra_coding(layout, cur, quant)
         else:
-            modes, vectors, levels, self.hint = inter_coding(layout, refs, cur, self.hint, quant)
-        payload = write_payload(layout, modes, vectors, levels, self.models, len(refs))
+            modes, vectors, levels, self.hint = inter_coding(
+                layout, refs, cur, self.hint, quant, self.temporal
+            )
+        payload = write_payload(
+            layout, modes, vectors, levels, self.models, len(refs), self.temporal
+        )
+        self.temporal = vectors if modes is not None else np.zeros_like(vectors)
         frame = reconstruct(layout, refs, quant, modes, vectors, levels)
         self.refs = push_reference(self.refs, frame)
         self.reconstruction = layout.output(frame)
@@ -444,6 +452,7 @@ class Decoder:
 
     def __init__(self, width: int, height: int, fps: float) -> None:
         self.layouts = {scale: Layout(width, height, scale) for scale in (1, 2)}
+        self.temporal = np.zeros((0, 2), dtype=np.int64)  # the last anchor's vectors
         self.refs: list[Planes] = []
         self.models = payload_models(SECTIONS)
         self.quantisers: dict[tuple[int, bool], Quantiser] = {}
@@ -483,9 +492,12 @@ class Decoder:
         if intra:
             self.models = payload_models(SECTIONS)
         refs = self.refs[:NUM_REFS]
+        if self.temporal.shape[0] != layout.nmb:
+            self.temporal = np.zeros((layout.nmb, 2), dtype=np.int64)
         modes, vectors, levels = read_payload(
-            layout, packet[2:], intra, len(refs), self.models, what
+            layout, packet[2:], intra, len(refs), self.models, self.temporal, what
         )
+        self.temporal = vectors if modes is not None else np.zeros_like(vectors)
         quant = frame_quantiser(self.quantisers, quality, intra)
         frame = reconstruct(layout, refs, quant, modes, vectors, levels)
         self.refs = push_reference(self.refs, frame)

@@ -11,6 +11,7 @@ import itertools
 import numpy as np
 
 from codeclab.designers.offline.fragments.config import (
+    AMVP,
     MACROBLOCK,
     ME_LAMBDA,
     SEARCH_RANGE,
@@ -353,12 +354,20 @@ def vector_bits(differences: I64) -> F64:
 
 
 def regularise(
-    blocks: I32, refs: list[U8], vectors: I64, ref_index: I64, sad: I64, lam: float
+    blocks: I32,
+    refs: list[U8],
+    vectors: I64,
+    ref_index: I64,
+    sad: I64,
+    lam: float,
+    temporal: I64,
 ) -> tuple[I64, I64]:
     """Motion vectors re-chosen by SAD + lam * bits of their difference from the median of
     their neighbours (the predictor the entropy coder uses): each macroblock tries its own
     vector, the predictor, (0, 0) and its left and top neighbours' vectors; twice, the second
-    time against the predictors of the first pass's choices."""
+    time against the predictors of the first pass's choices. With AMVP the previous anchor's
+    vector of the macroblock (`temporal`) is a candidate too, and the bits are those of the
+    cheaper of the two predictors."""
     h, w = refs[0].shape
     mby, mbx = h // MACROBLOCK, w // MACROBLOCK
     oy, ox = grid_origins(refs[0], MACROBLOCK)
@@ -384,18 +393,27 @@ def regularise(
                 found[chosen] = block_sad(blocks[chosen], window)
         return found
 
+    def bits(candidate: I64, predicted: I64) -> F64:
+        found = vector_bits(candidate - predicted)
+        if AMVP:
+            found = np.minimum(found, vector_bits(candidate - temporal) + 1)
+        return found
+
     for _ in range(2):
         predicted = median_predictors(vectors, mby, mbx)
-        cost = sad + lam * vector_bits(vectors - predicted)
+        cost = sad + lam * bits(vectors, predicted)
         grid = vectors.reshape(mby, mbx, 2)
         left = np.zeros_like(grid)
         left[:, 1:] = grid[:, :-1]
         top = np.zeros_like(grid)
         top[1:] = grid[:-1]
-        for option in (predicted, np.zeros_like(vectors), left.reshape(-1, 2), top.reshape(-1, 2)):
+        options = [predicted, np.zeros_like(vectors), left.reshape(-1, 2), top.reshape(-1, 2)]
+        if AMVP:
+            options.append(temporal)
+        for option in options:
             candidate = np.clip(option, -limit, limit)
             found = sad_of(candidate)
-            total = found + lam * vector_bits(candidate - predicted)
+            total = found + lam * bits(candidate, predicted)
             better = total < cost
             cost[better], sad[better], vectors[better] = (
                 total[better],
@@ -405,7 +423,7 @@ def regularise(
     return vectors, sad
 
 
-def estimate(cur: U8, refs: list[U8], hint: I64, step: int) -> tuple[I64, I64, I64]:
+def estimate(cur: U8, refs: list[U8], hint: I64, step: int, temporal: I64) -> tuple[I64, I64, I64]:
     """(vectors in 1/SUBPEL pel, reference index, integer vectors for the next hint) per
     macroblock of luma `cur` against luma `refs` (most recent first); with ME_LAMBDA, the
     vectors are `regularise`d at lambda ME_LAMBDA * `step` (the quantiser step).
@@ -434,7 +452,7 @@ def estimate(cur: U8, refs: list[U8], hint: I64, step: int) -> tuple[I64, I64, I
         integer[better] = found[better]
     if ME_LAMBDA:
         best_vectors, best_sad = regularise(
-            blocks, refs, best_vectors, best_ref, best_sad, ME_LAMBDA * step
+            blocks, refs, best_vectors, best_ref, best_sad, ME_LAMBDA * step, temporal
         )
     zero_sad = block_sad(blocks, windows(refs[0], 0, oy, ox, MACROBLOCK))
     bias = ZERO_BIAS * MACROBLOCK * MACROBLOCK // 256
