@@ -8,10 +8,11 @@ the wall clock of `run_campaign` (worker start-up included). An experiment is on
 design (smoke test or search clip). The target: 2 workers >= 1.8x the rate of 1.
 
 Each mode also reports the CPU time of the whole process tree (campaign, workers, sandboxes,
-ffmpeg) and so how many cores it kept busy. One worker is not one core: the decoder's sandbox
-starts while the encoder runs, and metrics and VMAF use every core. `speedup_ceiling` is
-``cores / cores busy with 1 worker``, the most any number of workers can gain on this machine;
-`load_average_1min` before each mode tells whether something else was running.
+ffmpeg; counted by a cgroup, see `_cpu.py`) and so how many cores it kept busy. One worker is
+not one core: the decoder's sandbox starts while the encoder runs, and metrics and VMAF use
+every core. `speedup_ceiling` is ``cores / cores busy with 1 worker``, the most any number of
+workers can gain on this machine; `load_average_1min` before each mode tells whether something
+else was running.
 
 Prints one JSON object.
 """
@@ -21,13 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from _cpu import TreeCPU
 from codeclab.config import Settings
 from codeclab.lab import Lab
 from codeclab.pipeline.analysis import Target
@@ -35,20 +36,13 @@ from codeclab.pipeline.campaign import CampaignConfig, run_campaign
 from codeclab.sandbox.jobs import SandboxSettings
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and of every descendant that has ended."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    ended = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + ended.ru_utime + ended.ru_stime
-
-
-def measure(lab: Lab, config: CampaignConfig) -> dict[str, Any]:
+def measure(lab: Lab, config: CampaignConfig, cpu: TreeCPU) -> dict[str, Any]:
     load = os.getloadavg()[0]
-    cpu = cpu_seconds()
+    cpu_before = cpu.seconds()
     started = time.monotonic()
-    result = run_campaign(lab, config)  # its workers have ended (and been waited for) on return
+    result = run_campaign(lab, config)
     seconds = time.monotonic() - started
-    cpu = cpu_seconds() - cpu
+    cpu_used = cpu.seconds() - cpu_before
     experiments = sum(len(t.experiments) for t in result.trials)
     return {
         "run_id": result.run.id,
@@ -58,8 +52,8 @@ def measure(lab: Lab, config: CampaignConfig) -> dict[str, Any]:
         "seconds": round(seconds, 2),
         "experiments_per_hour": round(experiments / seconds * 3600, 1),
         "designs_per_hour": round(len(result.trials) / seconds * 3600, 1),
-        "cpu_seconds": round(cpu, 2),
-        "cores_busy": round(cpu / seconds, 2),
+        "cpu_seconds": round(cpu_used, 2),
+        "cores_busy": round(cpu_used / seconds, 2),
         "load_average_1min": round(load, 2),
         "codecs": [t.first.codec_sha256 for t in result.trials],
     }
@@ -97,13 +91,13 @@ def main() -> None:
             publish="never",
             seed=1,
         )
-        with Lab.open(settings) as lab:
+        with TreeCPU() as cpu, Lab.open(settings) as lab:
+            report["cpu_counted_by"] = cpu.source
             run_campaign(lab, replace(base, iterations=1))  # warm-up: baselines, clips
             for mode in args.modes.split(","):
                 kind, workers = mode.rsplit("-", 1)
                 config = replace(base, workers=int(workers))
                 if kind == "dask":
-                    cpu = cpu_seconds()
                     with LocalCluster(
                         n_workers=int(workers),
                         threads_per_worker=1,
@@ -113,14 +107,9 @@ def main() -> None:
                     ) as cluster:
                         url = cluster.scheduler_address.replace("tcp://", "dask://")
                         config = replace(config, executor=url)
-                        entry = measure(lab, config)
-                    # the cluster's worker processes are counted once they have ended
-                    entry["cpu_seconds"] = round(cpu_seconds() - cpu, 2)
-                    entry["cores_busy"] = round(entry["cpu_seconds"] / entry["seconds"], 2)
-                    entry["cpu_includes_cluster_start_and_stop"] = True
-                    report["modes"][mode] = entry
+                        report["modes"][mode] = measure(lab, config, cpu)
                 else:
-                    report["modes"][mode] = measure(lab, config)
+                    report["modes"][mode] = measure(lab, config, cpu)
     modes = report["modes"]
     report["same_designs_in_every_mode"] = (
         len({tuple(m.pop("codecs")) for m in modes.values()}) == 1
