@@ -42,13 +42,19 @@ def tiny_clip(tmp_path: Path) -> RawVideo:
 
 
 @pytest.fixture
-def tiny_prepared_clip(tiny_clip: RawVideo, tmp_path: Path) -> PreparedClip:
-    """`tiny_clip` as a Y4M file, prepared as the lab prepares any clip."""
+def tiny_y4m(tiny_clip: RawVideo, tmp_path: Path) -> Path:
+    """`tiny_clip` as a Y4M file."""
     path = tmp_path / "tiny.y4m"
     with Y4MWriter(path, tiny_clip.format) as writer:
         for frame in tiny_clip:
             writer.write(frame)
-    return prepare_clip(str(path), tmp_path / "tiny")
+    return path
+
+
+@pytest.fixture
+def tiny_prepared_clip(tiny_y4m: Path, tmp_path: Path) -> PreparedClip:
+    """`tiny_clip` prepared as the lab prepares any clip."""
+    return prepare_clip(str(tiny_y4m), tmp_path / "tiny")
 
 
 @pytest.fixture

@@ -9,19 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from codeclab.cli import app
-from codeclab.video.rawfile import RawVideo
-from codeclab.video.y4m import Y4MWriter
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def tiny_y4m(tiny_clip: RawVideo, tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.y4m"
-    with Y4MWriter(path, tiny_clip.format) as writer:
-        for frame in tiny_clip:
-            writer.write(frame)
-    return path
 
 
 @pytest.fixture

@@ -15,17 +15,6 @@ from codeclab.codecs import reference_codec_source
 from codeclab.pipeline.evaluate import evaluate_codec
 from codeclab.sandbox.jobs import SandboxSettings
 from codeclab.video.clips import PreparedClip, prepare_clip
-from codeclab.video.rawfile import RawVideo
-from codeclab.video.y4m import Y4MWriter
-
-
-@pytest.fixture
-def tiny_prepared(tiny_clip: RawVideo, tmp_path: Path) -> PreparedClip:
-    path = tmp_path / "tiny.y4m"
-    with Y4MWriter(path, tiny_clip.format) as writer:
-        for frame in tiny_clip:
-            writer.write(frame)
-    return prepare_clip(str(path), tmp_path / "work")
 
 
 @pytest.fixture
@@ -34,10 +23,13 @@ def settings(tmp_path: Path) -> SandboxSettings:
 
 
 def test_lossless_codec_measures_infinite_psnr_and_the_real_rate(
-    tiny_prepared: PreparedClip, lossless_source: str, settings: SandboxSettings, tmp_path: Path
+    tiny_prepared_clip: PreparedClip,
+    lossless_source: str,
+    settings: SandboxSettings,
+    tmp_path: Path,
 ) -> None:
     evaluation = evaluate_codec(
-        lossless_source, tiny_prepared, [50], workdir=tmp_path, settings=settings
+        lossless_source, tiny_prepared_clip, [50], workdir=tmp_path, settings=settings
     )
     assert evaluation.ok
     (point,) = evaluation.points
@@ -45,15 +37,18 @@ def test_lossless_codec_measures_infinite_psnr_and_the_real_rate(
     assert math.isinf(point.metrics.summary.psnr_y_mean)
     assert point.metrics.summary.ssim_y_mean == pytest.approx(1.0)
     # the rate counts the whole container: header, framing and trailer included
-    noise_bytes = tiny_prepared.raw.format.frame_bytes * tiny_prepared.raw.frame_count
+    noise_bytes = tiny_prepared_clip.raw.format.frame_bytes * tiny_prepared_clip.raw.frame_count
     assert point.rate.stream_bytes > noise_bytes  # zlib cannot shrink uniform noise
     assert point.rate.stream_bytes >= noise_bytes + HEADER_SIZE + TRAILER_SIZE
-    duration = tiny_prepared.raw.frame_count / 25
+    duration = tiny_prepared_clip.raw.frame_count / 25
     assert point.rate.bits_per_second == pytest.approx(point.rate.stream_bytes * 8 / duration)
 
 
 def test_decoder_returning_one_frame_too_few_fails_verification(
-    tiny_prepared: PreparedClip, lossless_source: str, settings: SandboxSettings, tmp_path: Path
+    tiny_prepared_clip: PreparedClip,
+    lossless_source: str,
+    settings: SandboxSettings,
+    tmp_path: Path,
 ) -> None:
     source = lossless_source.replace(
         "    def decode(self, packet):\n",
@@ -65,7 +60,9 @@ def test_decoder_returning_one_frame_too_few_fails_verification(
     source = source.replace(
         "        self.height = height\n", "        self.height = height\n        self.count = 0\n"
     )
-    evaluation = evaluate_codec(source, tiny_prepared, [50], workdir=tmp_path, settings=settings)
+    evaluation = evaluate_codec(
+        source, tiny_prepared_clip, [50], workdir=tmp_path, settings=settings
+    )
     (point,) = evaluation.points
     assert not point.ok
     assert point.failed_phase == "verification"
@@ -73,19 +70,27 @@ def test_decoder_returning_one_frame_too_few_fails_verification(
 
 
 def test_codec_breaking_a_rule_is_rejected_before_it_runs(
-    tiny_prepared: PreparedClip, lossless_source: str, settings: SandboxSettings, tmp_path: Path
+    tiny_prepared_clip: PreparedClip,
+    lossless_source: str,
+    settings: SandboxSettings,
+    tmp_path: Path,
 ) -> None:
     source = "import os\n" + lossless_source
     with pytest.raises(CodecRejected, match="os"):
-        evaluate_codec(source, tiny_prepared, [50], workdir=tmp_path, settings=settings)
+        evaluate_codec(source, tiny_prepared_clip, [50], workdir=tmp_path, settings=settings)
     assert not list(tmp_path.glob("decoded-*"))
 
 
 def test_quality_outside_0_to_100_is_refused(
-    tiny_prepared: PreparedClip, lossless_source: str, settings: SandboxSettings, tmp_path: Path
+    tiny_prepared_clip: PreparedClip,
+    lossless_source: str,
+    settings: SandboxSettings,
+    tmp_path: Path,
 ) -> None:
     with pytest.raises(ValueError, match=r"0\.\.100"):
-        evaluate_codec(lossless_source, tiny_prepared, [101], workdir=tmp_path, settings=settings)
+        evaluate_codec(
+            lossless_source, tiny_prepared_clip, [101], workdir=tmp_path, settings=settings
+        )
 
 
 @pytest.mark.slow
