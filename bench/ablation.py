@@ -45,8 +45,8 @@ TOOLS: dict[str, tuple[str, Any, Any, str]] = {
         "entropy",
         "cabac",
         "lzma",
-        "CABAC-like coding of modes, MVDs, coefficients vs lzma (both without B-frames, "
-        "which need CABAC)",
+        "CABAC-like coding of modes, MVDs, coefficients vs lzma (both without B-frames and "
+        "AMVP, which need CABAC)",
     ),
     "sixtap": ("interpolation", "sixtap", "bilinear", "H.264 6-tap luma interpolation"),
     "quarter_pel": ("subpel", "quarter", "half", "quarter-pel motion vs half-pel"),
@@ -65,8 +65,9 @@ TOOLS: dict[str, tuple[str, Any, Any, str]] = {
 """tool -> (knob, value with the tool, value without it, what is compared). The genome on the
 side the best genome is not on differs from it in that knob only."""
 
-COMMON: dict[str, dict[str, Any]] = {"cabac": {"bframes": 0}}
-"""Changes made on both sides of a tool's comparison (B-frames exist only with CABAC)."""
+COMMON: dict[str, dict[str, Any]] = {"cabac": {"bframes": 0, "mv_pred": "median"}}
+"""Changes made on both sides of a tool's comparison (B-frames and AMVP exist only with
+CABAC)."""
 
 
 def load_average() -> list[float]:

@@ -346,7 +346,7 @@ def inter_dct_like() -> Genome:
 
 def default_genome() -> Genome:
     """A strong starting design: the inter codec with the tools that measured best together
-    (bench/ablation.py): CABAC, quarter-pel 6-tap motion with MV costs, RD mode decisions,
+    (bench/ablation.py): CABAC, quarter-pel 6-tap motion with MV costs and AMVP, RD decisions,
     one B-frame per P-frame, 4x4 transforms with a sloped matrix, I-frames 6 QP finer than
     P-frames (B-frames 6 coarser), deblocking."""
     return replace(
@@ -360,6 +360,7 @@ def default_genome() -> Genome:
         deblock=2,
         chroma_qp_offset=2,
         p_qp_offset=6,
+        mv_pred="amvp",
         me_lambda=0.2,
         rd_lambda=0.25,
         bframes=1,
