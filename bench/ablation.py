@@ -54,7 +54,7 @@ TOOLS: dict[str, tuple[str, Any, Any, str]] = {
     "rd_modes": ("rd_lambda", 0.25, 0.0, "Lagrangian skip / block-zeroing vs threshold"),
     "intra_modes": ("intra_pred", "modes", "flat", "DC/V/H/plane intra vs flat I-frames"),
     "deblock": ("deblock", 2, 0, "in-loop deblocking vs none"),
-    "transform_4x4": ("transform_size", 4, 8, "4x4 transform vs 8x8"),
+    "transform_8x8": ("transform_size", 8, 4, "8x8 transform vs 4x4"),
     "quant_matrix": ("quant_matrix", "slope", "flat", "sloped quantisation matrix vs flat"),
     "i_frame_qp": ("p_qp_offset", 6, 0, "P-frame step 6 QP above I-frames vs equal"),
     "b_frames": ("bframes", 1, 0, "one B-frame (6 QP coarser) between anchors vs none"),

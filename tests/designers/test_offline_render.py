@@ -250,11 +250,11 @@ def test_every_value_of_every_knob_round_trips() -> None:
     cases = 0
     for name, values in (
         ("macroblock", (8,)),
-        ("transform_size", (8, 16)),
+        ("transform_size", (4, 16)),
         ("transform", ("wht",)),
         ("quant_curve", ("ijg",)),
         ("quant_matrix", ("flat", "jpeg")),
-        ("intra_pred", ("modes",)),
+        ("intra_pred", ("flat",)),
         ("num_refs", (2,)),
         ("bframes", (0, 2)),
         ("skip_mv", ("median",)),
@@ -281,7 +281,8 @@ def test_every_value_of_every_knob_round_trips() -> None:
 
 
 def test_decoder_rejects_a_corrupt_packet_naming_it() -> None:
-    codec = load(render(replace(default_genome(), bframes=0)), "default")
+    # a byte back end (lzma checks its stream); CABAC truncation: test_offline_tools
+    codec = load(render(replace(default_genome(), bframes=0, entropy="lzma")), "default")
     frames = moving_frames(2)
     run = run_codec(codec, frames, 50)
     decoder = codec.Decoder(48, 32, 30.0)

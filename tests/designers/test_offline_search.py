@@ -51,7 +51,7 @@ def merit(genome: Genome) -> float:
         + 1.0 * (genome.deblock > 0)
         + 0.5 * (genome.num_refs == 2)
         + 0.5 * (genome.search == "full")
-        + 0.5 * (genome.intra_pred == "modes")
+        + 0.5 * (genome.transform_size == 16)
         + 0.5 * (genome.zero_bias == 0)
         + 0.5 * (genome.chroma_qp_offset == 6)
         + 0.5 * (genome.search_range == 32)

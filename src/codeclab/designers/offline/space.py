@@ -347,13 +347,14 @@ def inter_dct_like() -> Genome:
 def default_genome() -> Genome:
     """A strong starting design: the inter codec with the tools that measured best together
     (bench/ablation.py): CABAC, quarter-pel 6-tap motion with MV costs and AMVP, RD decisions,
-    one B-frame per P-frame, 4x4 transforms with a sloped matrix, I-frames 6 QP finer than
-    P-frames (B-frames 6 coarser), deblocking."""
+    one B-frame per P-frame, intra prediction modes, 8x8 transforms with a sloped matrix,
+    I-frames 6 QP finer than P-frames (B-frames 6 coarser), deblocking."""
     return replace(
         inter_dct_like(),
-        transform_size=4,
+        transform_size=8,
         quant_curve="log",
         quant_matrix="slope",
+        intra_pred="modes",
         intra_rounding=0.33,
         subpel="quarter",
         interpolation="sixtap",
