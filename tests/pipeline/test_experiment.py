@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from codeclab.codec.contract import MAX_SOURCE_BYTES
 from codeclab.codecs import reference_codec_source
 from codeclab.config import Settings
 from codeclab.designers.base import Design
+from codeclab.designers.offline.render import render
+from codeclab.designers.offline.space import default_genome
 from codeclab.lab import Lab
 from codeclab.metrics.quality import compare_frames
 from codeclab.pipeline.analysis import Target
@@ -57,14 +60,22 @@ def _design() -> Design:
     return Design(reference_codec_source("inter_dct"), "reference inter codec", designer="test")
 
 
+def _default_offline_design() -> Design:
+    """The offline designer's default: CABAC, 6-tap quarter-pel, B-frames (packets that decode
+    to no frame and packets that decode to several)."""
+    return Design(render(default_genome()), "offline default", designer="offline")
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("design", [_design, _default_offline_design], ids=["inter_dct", "offline"])
 def test_published_package_decodes_bit_exactly_with_only_numpy(
     lab: Lab,
     carphone: PreparedClip,
     tmp_path: Path,
     numpy_only: NumpyOnlyPython,  # noqa: F811
+    design: Callable[[], Design],
 ) -> None:
-    outcome = run_experiment(lab, _design(), _plan(carphone), workdir=tmp_path / "work")
+    outcome = run_experiment(lab, design(), _plan(carphone), workdir=tmp_path / "work")
     record = outcome.record
     assert record.status == "completed", record.error
     assert record.publish_status is PublishStatus.PUBLISHED
