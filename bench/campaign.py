@@ -63,7 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clip", default="builtin:lab-cif")
     parser.add_argument("--frames", type=int, default=10)
-    parser.add_argument("--iterations", type=int, default=16)
+    parser.add_argument("--iterations", type=int, default=32)
     parser.add_argument("--modes", default="local-1,local-2,dask-2")
     args = parser.parse_args()
     from distributed import LocalCluster
