@@ -281,21 +281,7 @@ def motion_bins(
         bins.append(choice[moving])
     differences = vectors - median
     differences[coded == 0] = 0
-    for c in range(2):
-        size = np.abs(differences[:, c])
-        near = neighbour_sum(size.reshape(mby, mbx)).ravel()[moving]
-        zero_ctx = CTX_MVD + 16 * c + (near >= 3 * SUBPEL) + (near > 32 * SUBPEL)
-        values = size[moving]
-        rest_ctx = np.full(moving.size, CTX_MVD + 16 * c + 3, dtype=np.int64)
-        o, x, b = unary_bins(values, zero_ctx, rest_ctx, MVD_PREFIX, 4)
-        # per vector: component y then x; within one, the unary bins then the sign
-        signed = np.flatnonzero(values)
-        o.append(signed)
-        x.append(np.full(signed.size, -1, dtype=np.int64))
-        b.append((differences[moving[signed], c] < 0).astype(np.int64))
-        owners += [2 * own + c for own in o]
-        contexts += x
-        bins += b
+    mvd_component_bins(layout, differences, moving, CTX_MVD, owners, contexts, bins)
     mv_ctx, mv_bins = interleave(owners, contexts, bins)
     return np.concatenate((modes_ctx, mv_ctx)), np.concatenate((modes_bins, mv_bins))
 
@@ -525,7 +511,26 @@ def mvd_list_bins(layout: Layout, uses: Bools, vectors: I64, base: int) -> tuple
     differences = vectors - median_predictors(vectors, mby, mbx)
     differences[~uses] = 0
     moving = np.flatnonzero(uses)
-    owners, contexts, bins = [], [], []
+    owners: list[I64] = []
+    contexts: list[I64] = []
+    bins: list[I64] = []
+    mvd_component_bins(layout, differences, moving, base, owners, contexts, bins)
+    return interleave(owners, contexts, bins)
+
+
+def mvd_component_bins(
+    layout: Layout,
+    differences: I64,
+    moving: I64,
+    base: int,
+    owners: list[I64],
+    contexts: list[I64],
+    bins: list[I64],
+) -> None:
+    """Append the bins of the vector differences of the `moving` macroblocks (contexts from
+    `base`, 16 per component): per vector, component y then x; within one, the unary bins
+    of its size (context from the neighbours' sizes) then its sign."""
+    mby, mbx = layout.mby, layout.mbx
     for c in range(2):
         size = np.abs(differences[:, c])
         near = neighbour_sum(size.reshape(mby, mbx)).ravel()[moving]
@@ -540,7 +545,6 @@ def mvd_list_bins(layout: Layout, uses: Bools, vectors: I64, base: int) -> tuple
         owners += [2 * own + c for own in o]
         contexts += x
         bins += b
-    return interleave(owners, contexts, bins)
 
 
 def parse_mvd_list(decoder: BinDecoder, layout: Layout, uses: list[bool], base: int) -> I64:
