@@ -122,14 +122,15 @@ def test_half_pel_interpolation_averages_the_neighbours() -> None:
 
 
 @pytest.mark.parametrize(
-    "search", [motion.search_full, motion.search_coarse_to_fine, motion.search_diamond]
+    "search",
+    [motion.search_full, motion.search_coarse_to_fine, motion.search_diamond, motion.search_hybrid],
 )
 def test_motion_searches_find_a_global_shift(search: Search) -> None:
     yy, xx = np.mgrid[0:96, 0:96].astype(np.float64)
     scene = 128 + 50 * np.sin(xx / 7 + np.cos(yy / 11)) + 40 * np.cos(yy / 9 - xx / 23)
     scene = scene.astype(np.uint8)
     ref, cur = scene[16:80, 16:80], scene[13:77, 18:82]  # content moved by (+3, -2)
-    vectors, _ = search(cur, ref, np.zeros((16, 2), dtype=np.int64))
+    vectors, _ = search(cur, ref, np.zeros((16, 2), dtype=np.int64), 0.0)
     inner = vectors.reshape(4, 4, 2)[1:3, 1:3].reshape(-1, 2)
     assert (inner == (-3, 2)).all(), inner
 

@@ -25,7 +25,8 @@ def test_every_field_is_a_knob_with_its_default_inside_its_domain() -> None:
 
 
 def test_a_value_outside_its_domain_is_rejected_naming_the_knob() -> None:
-    with pytest.raises(ValueError, match=r"search_range=12 is outside its domain \(4, 8, 16, 32\)"):
+    domain = r"search_range=12 is outside its domain \(4, 8, 16, 32, 48, 64\)"
+    with pytest.raises(ValueError, match=domain):
         Genome(search_range=12)
     with pytest.raises(ValueError, match="unknown genome knobs"):
         Genome.from_dict({"warp_drive": 1})
@@ -95,8 +96,8 @@ def test_describe_reads_as_a_one_line_design_summary() -> None:
     text = default_genome().describe()
     assert "inter (I every 30)" in text
     assert "8x8 DCT" in text and "slope log quant" in text and "intra DC/V/H/plane" in text
-    assert "quarter-pel 6-tap ME +-16" in text and "CABAC entropy" in text
-    assert "MV cost lambda 0.2" in text and "RD lambda 0.25" in text and "1 B-frame" in text
+    assert "hybrid quarter-pel 6-tap ME +-48" in text and "CABAC entropy" in text
+    assert "MV cost lambda 0.4" in text and "RD lambda 0.25" in text and "1 B-frame" in text
     assert "\n" not in text
     assert intra_dct_like().describe().startswith("all-intra, 16x16 MB, 8x8 DCT, jpeg ijg quant")
     assert "ME" not in intra_dct_like().describe()

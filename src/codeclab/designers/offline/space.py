@@ -60,8 +60,14 @@ KNOBS: tuple[KnobSpec, ...] = (
         "B-frame step offset against P-frames (B-frames are never references)",
     ),
     KnobSpec("num_refs", (1, 2), "reference frames a macroblock may predict from"),
-    KnobSpec("search", ("diamond", "coarse_to_fine", "full"), "integer motion search pattern"),
-    KnobSpec("search_range", (4, 8, 16, 32), "motion search range in luma pixels (+-)"),
+    KnobSpec(
+        "search",
+        ("diamond", "coarse_to_fine", "hybrid", "full"),
+        "integer motion search: diamond descent from the last frame's vector, exhaustive on "
+        "decimated planes refined at full size, both as start points of a diamond descent "
+        "(hybrid), or exhaustive",
+    ),
+    KnobSpec("search_range", (4, 8, 16, 32, 48, 64), "motion search range in luma pixels (+-)"),
     KnobSpec("subpel", ("none", "half", "quarter"), "sub-pixel motion precision"),
     KnobSpec(
         "interpolation",
@@ -362,7 +368,9 @@ def default_genome() -> Genome:
         chroma_qp_offset=2,
         p_qp_offset=6,
         mv_pred="amvp",
-        me_lambda=0.2,
+        search="hybrid",
+        search_range=48,
+        me_lambda=0.4,
         rd_lambda=0.25,
         bframes=1,
         b_qp_offset=6,

@@ -101,7 +101,7 @@ def shift_search(cur: I32, ref: U8, reach: int, size: int) -> tuple[I64, I64]:
     return vectors, best
 
 
-def search_full(cur: U8, ref: U8, hint: I64) -> tuple[I64, I64]:
+def search_full(cur: U8, ref: U8, hint: I64, lam: float) -> tuple[I64, I64]:
     """Exhaustive integer search of +-SEARCH_RANGE per macroblock."""
     return shift_search(cur.astype(np.int32), ref, SEARCH_RANGE, MACROBLOCK)
 
@@ -132,7 +132,7 @@ def decimate(plane: U8, factor: int) -> U8:
     return means
 
 
-def search_coarse_to_fine(cur: U8, ref: U8, hint: I64) -> tuple[I64, I64]:
+def search_coarse_to_fine(cur: U8, ref: U8, hint: I64, lam: float) -> tuple[I64, I64]:
     """Exhaustive search on 4x-decimated planes, then +-1 refinements at 1/2 and full size."""
     quarter = decimate(cur, 4).astype(np.int32)
     coarse, _ = shift_search(quarter, decimate(ref, 4), -(-SEARCH_RANGE // 4), MACROBLOCK // 4)
@@ -144,25 +144,29 @@ def search_coarse_to_fine(cur: U8, ref: U8, hint: I64) -> tuple[I64, I64]:
     return refine(cur, ref, vectors, MACROBLOCK, SEARCH_RANGE)
 
 
-def search_diamond(cur: U8, ref: U8, hint: I64) -> tuple[I64, I64]:
-    """Large-diamond descent from the better of (0, 0) and `hint` (last frame's vector), then
-    descent over the 8 neighbours; all macroblocks at once, each pattern while any moves."""
-    size, limit = MACROBLOCK, SEARCH_RANGE
-    blocks = mb_blocks(cur, size)
-    oy, ox = grid_origins(cur, size)
-    extended = extend(ref, limit)
+def descend(
+    blocks: I32,
+    extended: U8,
+    oy: I64,
+    ox: I64,
+    centres: I64,
+    limit: int,
+    predicted: I64,
+    lam: float,
+) -> tuple[I64, I64]:
+    """Large-diamond descent, then descent over the 8 neighbours, from `centres` within
+    +-limit, by SAD + lam * bits of the vector's difference from `predicted` (integer pel);
+    all blocks at once, each pattern while any block moves. Returns (vectors, their SADs)."""
+    size = blocks.shape[1]
 
-    def sad_at(index: I64, vectors: I64) -> I64:
+    def cost_at(index: I64, vectors: I64) -> tuple[I64, F64]:
         found = windows(extended, limit, oy[index] + vectors[:, 0], ox[index] + vectors[:, 1], size)
-        return block_sad(blocks[index], found)
+        sad = block_sad(blocks[index], found)
+        return sad, sad + lam * vector_bits((vectors - predicted[index]) * SUBPEL)
 
     everyone = np.arange(len(blocks))
-    centres = np.zeros((len(blocks), 2), dtype=np.int64)
-    best = sad_at(everyone, centres)
-    start = np.clip(hint, -limit, limit)
-    hinted = sad_at(everyone, start)
-    better = hinted < best
-    centres[better], best[better] = start[better], hinted[better]
+    centres = np.clip(centres, -limit, limit)
+    best_sad, best = cost_at(everyone, centres)
     for pattern in (LARGE_DIAMOND, NEIGHBOURS):
         active = everyone
         for _ in range(limit):
@@ -170,15 +174,74 @@ def search_diamond(cur: U8, ref: U8, hint: I64) -> tuple[I64, I64]:
             origin = centres[active].copy()
             for dy, dx in pattern:
                 candidate = np.clip(origin + np.array((dy, dx)), -limit, limit)
-                sad = sad_at(active, candidate)
-                better = sad < best[active]
+                sad, cost = cost_at(active, candidate)
+                better = cost < best[active]
                 index = active[better]
-                best[index], centres[index] = sad[better], candidate[better]
+                best[index], best_sad[index] = cost[better], sad[better]
+                centres[index] = candidate[better]
                 moved[index] = True
             active = np.flatnonzero(moved)
             if not active.size:
                 break
-    return centres, best
+    return centres, best_sad
+
+
+def best_start(
+    blocks: I32,
+    extended: U8,
+    oy: I64,
+    ox: I64,
+    starts: list[I64],
+    limit: int,
+    predicted: I64,
+    lam: float,
+) -> I64:
+    """Per block, the start vector of least SAD + lam * bits (see `descend`) among `starts`
+    (the first wins ties)."""
+    size = blocks.shape[1]
+    centres = np.zeros((len(blocks), 2), dtype=np.int64)
+    best = np.full(len(blocks), np.inf)
+    for start in starts:
+        candidate = np.clip(start, -limit, limit)
+        found = windows(extended, limit, oy + candidate[:, 0], ox + candidate[:, 1], size)
+        cost = block_sad(blocks, found) + lam * vector_bits((candidate - predicted) * SUBPEL)
+        better = cost < best
+        best[better], centres[better] = cost[better], candidate[better]
+    return centres
+
+
+def search_diamond(cur: U8, ref: U8, hint: I64, lam: float) -> tuple[I64, I64]:
+    """Large-diamond descent from the better of (0, 0) and `hint` (last frame's vector), then
+    descent over the 8 neighbours; all macroblocks at once, each pattern while any moves."""
+    limit = SEARCH_RANGE
+    blocks = mb_blocks(cur, MACROBLOCK)
+    oy, ox = grid_origins(cur, MACROBLOCK)
+    extended = extend(ref, limit)
+    zero = np.zeros((len(blocks), 2), dtype=np.int64)
+    centres = best_start(blocks, extended, oy, ox, [zero, hint], limit, zero, 0.0)
+    return descend(blocks, extended, oy, ox, centres, limit, zero, 0.0)
+
+
+def search_hybrid(cur: U8, ref: U8, hint: I64, lam: float) -> tuple[I64, I64]:
+    """Predictive search, as x264's: each macroblock starts from the best of (0, 0), `hint`
+    (last frame's vector), the coarse-to-fine search's vector and the median of its
+    neighbours' coarse vectors, then descends by diamonds, every step judged by SAD + lam *
+    bits of the vector's difference from that median (the predictor the decoder will most
+    likely use); so vectors follow the motion found by the decimated search or the last frame
+    and stay coherent where texture gives SAD no clear minimum."""
+    limit = SEARCH_RANGE
+    blocks = mb_blocks(cur, MACROBLOCK)
+    oy, ox = grid_origins(cur, MACROBLOCK)
+    extended = extend(ref, limit)
+    coarse, _ = search_coarse_to_fine(cur, ref, hint, lam)
+    zero = np.zeros_like(coarse)
+    local = best_start(blocks, extended, oy, ox, [zero, hint], limit, zero, 0.0)
+    local, _ = descend(blocks, extended, oy, ox, local, limit, zero, 0.0)
+    rows, cols = cur.shape[0] // MACROBLOCK, cur.shape[1] // MACROBLOCK
+    predicted = median_predictors(local, rows, cols)
+    starts = [local, coarse, predicted]
+    centres = best_start(blocks, extended, oy, ox, starts, limit, predicted, lam)
+    return descend(blocks, extended, oy, ox, centres, limit, predicted, lam)
 
 
 motion_search = search_coarse_to_fine
@@ -438,7 +501,7 @@ def estimate(cur: U8, refs: list[U8], hint: I64, step: int, temporal: I64) -> tu
     best_sad = np.full(len(blocks), np.iinfo(np.int64).max)
     integer = np.zeros((len(blocks), 2), dtype=np.int64)
     for index, ref in enumerate(refs):
-        found, sad = motion_search(cur, ref, hint)
+        found, sad = motion_search(cur, ref, hint, ME_LAMBDA * step)
         vectors = found
         if SUBPEL > 1:
             margin = SEARCH_RANGE + 2
