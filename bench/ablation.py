@@ -58,6 +58,12 @@ TOOLS: dict[str, tuple[str, Any, Any, str]] = {
     "quant_matrix": ("quant_matrix", "slope", "flat", "sloped quantisation matrix vs flat"),
     "i_frame_qp": ("p_qp_offset", 6, 0, "P-frame step 6 QP above I-frames vs equal"),
     "b_frames": ("bframes", 1, 0, "one B-frame (6 QP coarser) between anchors vs none"),
+    "temporal_direct": (
+        "b_direct",
+        "temporal",
+        "zero",
+        "B-frame skips moved by H.264 temporal direct vectors vs (0, 0)",
+    ),
     "median_skip": ("skip_mv", "median", "zero", "H.264 P_Skip vectors vs (0, 0) skips"),
     "amvp": ("mv_pred", "amvp", "median", "median-or-temporal MV predictor vs median only"),
     "two_refs": ("num_refs", 2, 1, "two reference frames vs one"),

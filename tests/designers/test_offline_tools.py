@@ -11,7 +11,7 @@ import numpy.typing as npt
 import pytest
 
 from codeclab.codec.validate import validate_source
-from codeclab.designers.offline.fragments import cabac, frame, motion
+from codeclab.designers.offline.fragments import cabac, codec, frame, motion
 from codeclab.designers.offline.render import render
 from codeclab.designers.offline.space import Genome, default_genome
 from tests.designers.test_offline_render import Planes, load, psnr_y, run_codec
@@ -79,7 +79,15 @@ def test_tool_genome_renders_a_valid_module_that_round_trips_real_frames_bit_exa
         assert psnr_y(carphone, run.decoded) > (24 if quality == 15 else 33), tool
 
 
-@pytest.mark.parametrize("changes", [{"bframes": 1}, {"bframes": 2, "b_qp_offset": 6}])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"bframes": 1},
+        {"bframes": 1, "b_direct": "zero"},
+        {"bframes": 2, "b_qp_offset": 6},
+        {"bframes": 2, "num_refs": 2},
+    ],
+)
 def test_b_frame_genome_round_trips_real_frames_bit_exactly_in_display_order(
     changes: dict[str, object], carphone: list[Planes]
 ) -> None:
@@ -284,3 +292,19 @@ def test_mv_cost_prefers_the_predicted_vector_when_the_sad_ties() -> None:
     found, cost = motion.regularise(blocks, [flat], vectors, zeros, sad, 4.0, vectors * 0)
     np.testing.assert_array_equal(found, np.zeros((9, 2), dtype=np.int64))
     np.testing.assert_array_equal(cost, sad)
+
+
+def test_temporal_direct_splits_the_anchor_vector_by_frame_distance() -> None:
+    """The newer anchor moved (8, -4) quarter-pels from the older one over `span` frames: a
+    B-frame `position` frames after the older anchor sits that fraction along the way."""
+    layout = frame.Layout(32, 16, 1)  # two macroblocks
+    vectors = np.array([[8, -4], [6, 3]], dtype=np.int64)
+    refs = np.array([0, 1], dtype=np.int64)  # the second spans twice the distance
+    forward, backward = codec.direct_temporal(layout, vectors, refs, 1, 2)
+    assert forward.tolist() == [[4, -2], [2, 1]]  # 8 * 1/2, -4 * 1/2; 6 * 1/4, 3 * 1/4 rounded
+    assert backward.tolist() == [[-4, 2], [-2, -1]]
+    forward, backward = codec.direct_temporal(layout, vectors, refs, 2, 3)
+    assert forward.tolist() == [[5, -3], [2, 1]]
+    assert backward.tolist() == [[-3, 1], [-1, -1]]
+    zeros = codec.direct_zero(layout, vectors, refs, 1, 2)
+    assert all(not part.any() for part in zeros)

@@ -79,6 +79,7 @@ def switch_choices(genome: Genome) -> dict[str, str]:
         "inter_coding": "no_inter" if g.intra_only else "code_inter",
         "encode_b": "encode_b_frame" if g.bframes else "no_b_frame_encode",
         "decode_b": "decode_b_frame" if g.bframes else "no_b_frame_decode",
+        "direct_vectors": f"direct_{g.b_direct}",
         "intra_coding": f"intra_levels_{g.intra_pred}",
         "intra_planes": f"intra_planes_{g.intra_pred}",
         "predict_frame": "no_prediction" if g.intra_only else "motion_prediction",

@@ -59,6 +59,12 @@ KNOBS: tuple[KnobSpec, ...] = (
         (2, 4, 6, 8),
         "B-frame step offset against P-frames (B-frames are never references)",
     ),
+    KnobSpec(
+        "b_direct",
+        ("zero", "temporal"),
+        "vectors of a skipped B-frame macroblock: (0, 0), or H.264's temporal direct (the "
+        "newer anchor's vector of the macroblock, split by the frames' distances)",
+    ),
     KnobSpec("num_refs", (1, 2), "reference frames a macroblock may predict from"),
     KnobSpec(
         "search",
@@ -133,6 +139,7 @@ class Genome:
     intra_period: int = 30
     bframes: int = 0
     b_qp_offset: int = 2
+    b_direct: str = "zero"
     num_refs: int = 1
     search: str = "coarse_to_fine"
     search_range: int = 16
@@ -214,6 +221,7 @@ class Genome:
             changes["mv_pred"] = base.mv_pred
         if self.intra_only or self.entropy != "cabac" or not self.bframes:
             changes["b_qp_offset"] = base.b_qp_offset
+            changes["b_direct"] = base.b_direct
         if self.entropy != "zlib":
             changes["zlib_level"] = base.zlib_level
         return replace(self, **changes)
@@ -285,7 +293,8 @@ class Genome:
             refs = f", {g.num_refs} refs" if g.num_refs > 1 else ""
             if g.bframes:
                 plural = "s" if g.bframes > 1 else ""
-                parts.append(f"{g.bframes} B-frame{plural} (QP {g.b_qp_offset:+d})")
+                direct = ", temporal direct" if g.b_direct == "temporal" else ""
+                parts.append(f"{g.bframes} B-frame{plural} (QP {g.b_qp_offset:+d}{direct})")
             parts.append(f"{g.search.replace('_', '-')} {subpel} ME +-{g.search_range}{refs}")
             parts.append(f"skip bias {g.zero_bias}")
             if g.skip_mv == "median":
@@ -352,9 +361,10 @@ def inter_dct_like() -> Genome:
 
 def default_genome() -> Genome:
     """A strong starting design: the inter codec with the tools that measured best together
-    (bench/ablation.py): CABAC, quarter-pel 6-tap motion with MV costs and AMVP, RD decisions,
-    one B-frame per P-frame, intra prediction modes, 8x8 transforms with a sloped matrix,
-    I-frames 6 QP finer than P-frames (B-frames 6 coarser), deblocking."""
+    (bench/ablation.py): CABAC, hybrid quarter-pel 6-tap motion search with MV costs and AMVP,
+    RD decisions, one B-frame per P-frame with temporal direct skips, intra prediction modes,
+    8x8 transforms with a sloped matrix, I-frames 6 QP finer than P-frames (B-frames 6
+    coarser), deblocking."""
     return replace(
         inter_dct_like(),
         transform_size=8,
@@ -374,6 +384,7 @@ def default_genome() -> Genome:
         rd_lambda=0.25,
         bframes=1,
         b_qp_offset=6,
+        b_direct="temporal",
         entropy="cabac",
     ).canonical()
 

@@ -23,6 +23,7 @@ from codeclab.designers.offline.fragments.config import (
     P_QP_OFFSET,
     RD_LAMBDA,
     SKIP_MEDIAN,
+    SUBPEL,
 )
 from codeclab.designers.offline.fragments.entropy import read_lengths, write_lengths
 from codeclab.designers.offline.fragments.frame import (
@@ -236,15 +237,49 @@ def b_options(layout: Layout, refs: list[Planes], forward: I64, backward: I64) -
     return [past, future, both]
 
 
+def anchor_references(layout: Layout, modes: I64 | None) -> I64:
+    """Each macroblock's reference index in an anchor frame (0 throughout an I-frame)."""
+    if modes is None:
+        return np.zeros(layout.nmb, dtype=np.int64)
+    found: I64 = np.maximum(modes - 1, 0)
+    return found
+
+
+def direct_zero(
+    layout: Layout, anchor_vectors: I64, anchor_refs: I64, position: int, span: int
+) -> tuple[I64, I64]:
+    """Skipped B-frame macroblocks predict from the co-located pixels of both references."""
+    zeros = np.zeros((layout.nmb, 2), dtype=np.int64)
+    return zeros, zeros
+
+
+def direct_temporal(
+    layout: Layout, anchor_vectors: I64, anchor_refs: I64, position: int, span: int
+) -> tuple[I64, I64]:
+    """H.264's temporal direct vectors of the B-frame `position` frames after the older anchor
+    (`span`: frames between the anchors): the newer anchor's vector of the same macroblock,
+    which spans `span * (1 + reference)` frames, split by linear motion into a forward part
+    (towards the older anchor) and a backward part (towards the newer)."""
+    distance = (span * (anchor_refs + 1))[:, None]
+    forward = np.floor_divide(2 * anchor_vectors * position + distance, 2 * distance)
+    backward = -np.floor_divide(2 * anchor_vectors * (span - position) + distance, 2 * distance)
+    return forward.astype(np.int64), backward.astype(np.int64)
+
+
+direct_vectors = direct_zero
+
+
 def code_b(
-    layout: Layout, refs: list[Planes], cur: Planes, quant: Quantiser
+    layout: Layout, refs: list[Planes], cur: Planes, quant: Quantiser, direct: tuple[I64, I64]
 ) -> tuple[I64, I64, I64, list[I64]]:
-    """A B-frame's decisions: (modes: 0 skip (mean of the co-located pixels, no residual),
-    1 forward, 2 backward, 3 both; forward vectors; backward vectors; levels). Each macroblock
-    takes the direction of least SAD + lambda * vector bits; skips as `decide_modes` says."""
-    hint = np.zeros((layout.nmb, 2), dtype=np.int64)
-    forward, _, _ = estimate(cur[0], [refs[1][0]], hint, quant.flat_y, hint)
-    backward, _, _ = estimate(cur[0], [refs[0][0]], hint, quant.flat_y, hint)
+    """A B-frame's decisions: (modes: 0 skip (the mean of both references moved by the
+    `direct` vectors, no residual), 1 forward, 2 backward, 3 both; forward vectors; backward
+    vectors; levels). Each macroblock takes the direction of least SAD + lambda * vector bits;
+    skips as `decide_modes` says."""
+    zero = np.zeros((layout.nmb, 2), dtype=np.int64)
+    hints = [np.floor_divide(vectors, SUBPEL) for vectors in direct]
+    forward, _, _ = estimate(cur[0], [refs[1][0]], hints[0], quant.flat_y, zero)
+    backward, _, _ = estimate(cur[0], [refs[0][0]], hints[1], quant.flat_y, zero)
     options = b_options(layout, refs, forward, backward)
     lam = ME_LAMBDA * quant.flat_y
     source = cur[0].astype(np.int64)
@@ -262,7 +297,7 @@ def code_b(
         quantise(to_blocks(cur[p] - prediction[p], n), forwards[p], steps[p], INTER_ROUNDING)
         for p, n in enumerate(layout.sizes)
     ]
-    skipped = [(a.astype(np.int64) + b + 1) >> 1 for a, b in zip(refs[1], refs[0], strict=True)]
+    skipped = b_options(layout, refs, direct[0], direct[1])[2]
     chosen = np.where((choice == 2)[:, None], backward, forward)
     zeros = np.zeros_like(chosen)
     modes, kept = decide_modes(
@@ -282,9 +317,13 @@ def reconstruct_b(
     forward: I64,
     backward: I64,
     levels: list[I64],
+    direct: tuple[I64, I64],
 ) -> Planes:
     """Decode a B-frame from its decisions (see `code_b`); skipped macroblocks take the mean
-    of the two references' co-located pixels (both vectors are zero there)."""
+    of the two references moved by the `direct` vectors."""
+    skip = (modes == 0)[:, None]
+    forward = np.where(skip, direct[0], forward)
+    backward = np.where(skip, direct[1], backward)
     options = b_options(layout, refs, forward, backward)
     prediction = select_planes(layout, np.where(modes == 0, 3, modes), options)
     keys = motion_keys(layout, modes, forward) * (1 << 26) + motion_keys(
@@ -294,12 +333,17 @@ def reconstruct_b(
 
 
 def encode_b_frame(
-    layout: Layout, refs: list[Planes], cur: Planes, quant: Quantiser, models: list[list[int]]
+    layout: Layout,
+    refs: list[Planes],
+    cur: Planes,
+    quant: Quantiser,
+    models: list[list[int]],
+    direct: tuple[I64, I64],
 ) -> tuple[bytes, Planes]:
     """A B-frame's payload and the frame the decoder will output."""
-    modes, forward, backward, levels = code_b(layout, refs, cur, quant)
+    modes, forward, backward, levels = code_b(layout, refs, cur, quant, direct)
     payload = payload_b(layout, modes, forward, backward, levels, models)
-    frame = reconstruct_b(layout, refs, quant, modes, forward, backward, levels)
+    frame = reconstruct_b(layout, refs, quant, modes, forward, backward, levels, direct)
     return payload, layout.output(frame)
 
 
@@ -309,15 +353,22 @@ def decode_b_frame(
     data: bytes,
     quant: Quantiser,
     models: list[list[int]],
+    direct: tuple[I64, I64],
     what: str,
 ) -> Planes:
     """Inverse of `encode_b_frame`."""
     modes, forward, backward, levels = parse_b(layout, data, models, what)
-    return layout.output(reconstruct_b(layout, refs, quant, modes, forward, backward, levels))
+    frame = reconstruct_b(layout, refs, quant, modes, forward, backward, levels, direct)
+    return layout.output(frame)
 
 
 def no_b_frame_encode(
-    layout: Layout, refs: list[Planes], cur: Planes, quant: Quantiser, models: list[list[int]]
+    layout: Layout,
+    refs: list[Planes],
+    cur: Planes,
+    quant: Quantiser,
+    models: list[list[int]],
+    direct: tuple[I64, I64],
 ) -> tuple[bytes, Planes]:
     """This codec has no B-frames."""
     raise ValueError("this codec codes no B-frame")
@@ -329,6 +380,7 @@ def no_b_frame_decode(
     data: bytes,
     quant: Quantiser,
     models: list[list[int]],
+    direct: tuple[I64, I64],
     what: str,
 ) -> Planes:
     """This codec has no B-frames."""
@@ -384,6 +436,7 @@ class Encoder:
         self.quantisers: dict[tuple[int, bool], Quantiser] = {}
         self.hint = np.zeros((self.layout.nmb, 2), dtype=np.int64)
         self.temporal = np.zeros((self.layout.nmb, 2), dtype=np.int64)  # last anchor's vectors
+        self.anchor_refs = np.zeros(self.layout.nmb, dtype=np.int64)  # ... and references
         self.frame_index = 0
         self.reconstruction: Planes | None = None  # the last frame as the decoder outputs it
         self.outputs: list[Planes] = []  # what the decoder outputs for the last packet
@@ -403,8 +456,10 @@ class Encoder:
             return packet
         anchor, parts, outputs = self.outputs, [packet], []
         quant = b_quantiser(self.b_quantisers, self.quality)
-        for _, frame in self.pending:
-            payload, output = encode_b(self.layout, self.refs, frame, quant, self.models)
+        span = len(self.pending) + 1
+        for position, (_, frame) in enumerate(self.pending, start=1):
+            direct = direct_vectors(self.layout, self.temporal, self.anchor_refs, position, span)
+            payload, output = encode_b(self.layout, self.refs, frame, quant, self.models, direct)
             parts.append(struct.pack("<BB", TAG_B, self.quality) + payload)
             outputs.append(output)
         self.outputs = outputs + anchor
@@ -430,6 +485,7 @@ class Encoder:
             layout, modes, vectors, levels, self.models, len(refs), self.temporal
         )
         self.temporal = vectors if modes is not None else np.zeros_like(vectors)
+        self.anchor_refs = anchor_references(layout, modes)
         frame = reconstruct(layout, refs, quant, modes, vectors, levels)
         self.refs = push_reference(self.refs, frame)
         self.reconstruction = layout.output(frame)
@@ -453,6 +509,7 @@ class Decoder:
     def __init__(self, width: int, height: int, fps: float) -> None:
         self.layouts = {scale: Layout(width, height, scale) for scale in (1, 2)}
         self.temporal = np.zeros((0, 2), dtype=np.int64)  # the last anchor's vectors
+        self.anchor_refs = np.zeros(0, dtype=np.int64)  # ... and references
         self.refs: list[Planes] = []
         self.models = payload_models(SECTIONS)
         self.quantisers: dict[tuple[int, bool], Quantiser] = {}
@@ -468,14 +525,19 @@ class Decoder:
         parts = split_packets(packet, what)
         anchor = self.decode_anchor(parts[0])
         frames = []
-        for part in parts[1:]:
+        span = len(parts)
+        for position, part in enumerate(parts[1:], start=1):
             if len(part) < 2 or part[0] != TAG_B or not 1 <= part[1] <= 100:
                 raise ValueError(f"{what}: bad B-frame header {part[:2].hex()}")
             if len(self.refs) < 2:
                 raise ValueError(f"{what}: a B-frame needs two decoded references")
             layout = self.layouts[2 if part[1] < DOWNSCALE_BELOW else 1]
             quant = b_quantiser(self.b_quantisers, part[1])
-            frames.append(decode_b(layout, self.refs, part[2:], quant, self.models, what))
+            if layout.nmb != self.temporal.shape[0]:
+                raise ValueError(f"{what}: a B-frame coded at another size than its anchor")
+            direct = direct_vectors(layout, self.temporal, self.anchor_refs, position, span)
+            data = part[2:]
+            frames.append(decode_b(layout, self.refs, data, quant, self.models, direct, what))
         return [*frames, anchor]
 
     def decode_anchor(self, packet: bytes) -> Planes:
@@ -498,6 +560,7 @@ class Decoder:
             layout, packet[2:], intra, len(refs), self.models, self.temporal, what
         )
         self.temporal = vectors if modes is not None else np.zeros_like(vectors)
+        self.anchor_refs = anchor_references(layout, modes)
         quant = frame_quantiser(self.quantisers, quality, intra)
         frame = reconstruct(layout, refs, quant, modes, vectors, levels)
         self.refs = push_reference(self.refs, frame)
