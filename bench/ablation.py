@@ -64,6 +64,12 @@ TOOLS: dict[str, tuple[str, Any, Any, str]] = {
         "zero",
         "B-frame skips moved by H.264 temporal direct vectors vs (0, 0)",
     ),
+    "partitions": (
+        "partitions",
+        "8x8",
+        "16x16",
+        "P-frame macroblocks split into four 8x8 partitions where RD says so vs whole",
+    ),
     "median_skip": ("skip_mv", "median", "zero", "H.264 P_Skip vectors vs (0, 0) skips"),
     "amvp": ("mv_pred", "amvp", "median", "median-or-temporal MV predictor vs median only"),
     "two_refs": ("num_refs", 2, 1, "two reference frames vs one"),

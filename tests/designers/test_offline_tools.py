@@ -34,6 +34,9 @@ TOOLS: dict[str, dict[str, object]] = {
     "amvp_two_refs_median_skip": {"mv_pred": "amvp", "num_refs": 2, "skip_mv": "median"},
     "mv_cost": {"me_lambda": 0.8},
     "mv_cost_two_refs": {"me_lambda": 0.4, "num_refs": 2},
+    "partitions_two_refs_4x4_transform": {"num_refs": 2, "transform_size": 4},
+    "partitions_16x16_transform_integer_pel": {"transform_size": 16, "subpel": "none"},
+    "whole_macroblocks": {"partitions": "16x16"},
 }
 
 
@@ -120,7 +123,9 @@ def test_b_frame_genome_round_trips_real_frames_bit_exactly_in_display_order(
 
 def test_cabac_codes_the_same_decisions_in_fewer_bytes_than_lzma(carphone: list[Planes]) -> None:
     lzma = tool_genome({"entropy": "lzma", "bframes": 0})  # the byte back ends have no B-frames
-    cabac = tool_genome({"entropy": "cabac", "bframes": 0, "mv_pred": "median"})
+    cabac = tool_genome(
+        {"entropy": "cabac", "bframes": 0, "mv_pred": "median", "partitions": "16x16"}
+    )
     lzma_run = run_codec(load(render(lzma), "lzma"), carphone, 40)
     cabac_run = run_codec(load(render(cabac), "cabac"), carphone, 40)
     for ours, theirs in zip(cabac_run.decoded, lzma_run.decoded, strict=True):
@@ -150,8 +155,12 @@ def test_every_new_knob_value_gives_a_distinct_codec() -> None:
         ("bframes", 0),
         ("b_qp_offset", 2),
         ("mv_pred", "median"),
+        ("partitions", "16x16"),
+        ("b_direct", "zero"),
     ):
         assert replace(base, **{name: value}).key() != base.key(), name
+    assert replace(base, macroblock=8).canonical().partitions == "16x16"
+    assert replace(base, entropy="zlib").canonical().partitions == "16x16"
     assert replace(base, subpel="none").canonical().interpolation == "bilinear"
     assert replace(base, bframes=2, entropy="lzma").canonical().bframes == 0
 
@@ -308,3 +317,38 @@ def test_temporal_direct_splits_the_anchor_vector_by_frame_distance() -> None:
     assert backward.tolist() == [[-3, 1], [-1, -1]]
     zeros = codec.direct_zero(layout, vectors, refs, 1, 2)
     assert all(not part.any() for part in zeros)
+
+
+def test_partition_differences_round_trip_through_the_coder() -> None:
+    """Split flags of the coded macroblocks, then the split ones' partition differences."""
+    layout = frame.Layout(64, 48, 1)  # 4 x 3 macroblocks
+    rng = np.random.default_rng(5)
+    modes = np.array([1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1], dtype=np.int64)
+    deltas = rng.integers(-6, 7, (layout.nmb, 4, 2)).astype(np.int64)
+    deltas[[0, 1, 5, 6, 9]] = 0  # whole macroblocks, skipped ones among them
+    deltas[3, :, 1] = 12  # large differences take the Exp-Golomb escape
+    vectors = np.zeros((layout.nmb, 2), dtype=np.int64)
+    contexts, bins = cabac.split_bins(layout, modes, deltas)
+    probs = [cabac.HALF] * cabac.CONTEXTS
+    data = cabac.rc_encode(contexts.tolist(), bins.tolist(), probs)
+    decoder = cabac.BinDecoder(data, [cabac.HALF] * cabac.CONTEXTS, "packet 2")
+    np.testing.assert_array_equal(cabac.parse_splits(decoder, layout, modes, vectors), deltas)
+    with pytest.raises(ValueError, match="packet 3: a partition's motion vector exceeds"):
+        decoder = cabac.BinDecoder(data, [cabac.HALF] * cabac.CONTEXTS, "packet 3")
+        cabac.parse_splits(decoder, layout, modes, vectors + frame.MAX_VECTOR - 10)
+
+
+def test_split_search_gives_each_half_of_a_macroblock_its_own_motion() -> None:
+    """The upper 8 rows of every macroblock row moved 2 pixels right, the lower 8 left: whole
+    macroblocks cannot follow both, 8x8 partitions can (integer pel, fragments in place)."""
+    yy, xx = np.mgrid[0:64, 0:96].astype(np.float64)
+    ref = (128 + 60 * np.sin(xx / 5 + yy / 7) + 50 * np.cos(yy / 4 - xx / 9)).astype(np.uint8)
+    cur = ref.copy()
+    for top in range(0, 64, 16):
+        cur[top : top + 8, 2:] = ref[top : top + 8, :-2]
+        cur[top + 8 : top + 16, :-2] = ref[top + 8 : top + 16, 2:]
+    vectors = np.zeros((24, 2), dtype=np.int64)
+    deltas = motion.split_8x8(cur, [ref], vectors, np.zeros(24, dtype=np.int64), 4)
+    inner = deltas.reshape(4, 6, 4, 2)[:, 1:-1]  # away from the left and right edges
+    assert (inner[:, :, :2] == (0, -2)).all() and (inner[:, :, 2:] == (0, 2)).all()
+    assert not motion.split_none(cur, [ref], vectors, np.zeros(24, dtype=np.int64), 4).any()

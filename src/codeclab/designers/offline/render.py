@@ -64,6 +64,7 @@ def switch_choices(genome: Genome) -> dict[str, str]:
         "quality_base": f"base_{g.quant_curve}",
         "quant_weights": f"weights_{g.quant_matrix}",
         "motion_search": f"search_{g.search}",
+        "partition_search": "split_8x8" if g.partitions == "8x8" else "split_none",
         "skip_vectors": f"skip_{g.skip_mv}",
         "luma_phases": "phase_planes_sixtap" if g.interpolation == "sixtap" else "phase_planes",
         "predict_luma": (
@@ -106,6 +107,7 @@ def knob_constants(genome: Genome) -> dict[str, object]:
         "ZERO_BIAS": g.zero_bias,
         "SKIP_MEDIAN": int(g.skip_mv == "median"),
         "AMVP": int(g.mv_pred == "amvp"),
+        "PARTITIONS": int(g.partitions == "8x8"),
         "RD_LAMBDA": g.rd_lambda,
         "ME_LAMBDA": g.me_lambda,
         "DEBLOCK": g.deblock,

@@ -73,6 +73,12 @@ KNOBS: tuple[KnobSpec, ...] = (
         "decimated planes refined at full size, both as start points of a diamond descent "
         "(hybrid), or exhaustive",
     ),
+    KnobSpec(
+        "partitions",
+        ("16x16", "8x8"),
+        "P-frame motion per 16x16 macroblock, or also split into four 8x8 partitions with "
+        "their own vectors where that pays (16x16 macroblocks, CABAC only)",
+    ),
     KnobSpec("search_range", (4, 8, 16, 32, 48, 64), "motion search range in luma pixels (+-)"),
     KnobSpec("subpel", ("none", "half", "quarter"), "sub-pixel motion precision"),
     KnobSpec(
@@ -142,6 +148,7 @@ class Genome:
     b_direct: str = "zero"
     num_refs: int = 1
     search: str = "coarse_to_fine"
+    partitions: str = "16x16"
     search_range: int = 16
     subpel: str = "none"
     interpolation: str = "bilinear"
@@ -198,6 +205,7 @@ class Genome:
         if self.intra_only:
             for name in (
                 "inter_rounding",
+                "partitions",
                 "p_qp_offset",
                 "bframes",
                 "num_refs",
@@ -219,6 +227,9 @@ class Genome:
         if self.intra_only or self.entropy != "cabac":
             changes["bframes"] = 0
             changes["mv_pred"] = base.mv_pred
+            changes["partitions"] = base.partitions
+        if self.macroblock != 16:
+            changes["partitions"] = base.partitions
         if self.intra_only or self.entropy != "cabac" or not self.bframes:
             changes["b_qp_offset"] = base.b_qp_offset
             changes["b_direct"] = base.b_direct
@@ -295,7 +306,9 @@ class Genome:
                 plural = "s" if g.bframes > 1 else ""
                 direct = ", temporal direct" if g.b_direct == "temporal" else ""
                 parts.append(f"{g.bframes} B-frame{plural} (QP {g.b_qp_offset:+d}{direct})")
-            parts.append(f"{g.search.replace('_', '-')} {subpel} ME +-{g.search_range}{refs}")
+            split = ", 8x8 partitions" if g.partitions == "8x8" else ""
+            search = g.search.replace("_", "-")
+            parts.append(f"{search} {subpel} ME +-{g.search_range}{refs}{split}")
             parts.append(f"skip bias {g.zero_bias}")
             if g.skip_mv == "median":
                 parts.append("median-vector skip")
@@ -362,9 +375,9 @@ def inter_dct_like() -> Genome:
 def default_genome() -> Genome:
     """A strong starting design: the inter codec with the tools that measured best together
     (bench/ablation.py): CABAC, hybrid quarter-pel 6-tap motion search with MV costs and AMVP,
-    RD decisions, one B-frame per P-frame with temporal direct skips, intra prediction modes,
-    8x8 transforms with a sloped matrix, I-frames 6 QP finer than P-frames (B-frames 6
-    coarser), deblocking."""
+    8x8 partitions, RD decisions, one B-frame per P-frame with temporal direct skips, intra
+    prediction modes, 8x8 transforms with a sloped matrix, I-frames 6 QP finer than P-frames
+    (B-frames 6 coarser), deblocking."""
     return replace(
         inter_dct_like(),
         transform_size=8,
@@ -380,6 +393,7 @@ def default_genome() -> Genome:
         mv_pred="amvp",
         search="hybrid",
         search_range=48,
+        partitions="8x8",
         me_lambda=0.4,
         rd_lambda=0.25,
         bframes=1,

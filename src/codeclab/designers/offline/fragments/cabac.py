@@ -26,6 +26,7 @@ from codeclab.designers.offline.fragments.config import (
     CHROMA_T,
     INTRA_PRED,
     LUMA_T,
+    PARTITIONS,
     SKIP_MEDIAN,
     SUBPEL,
 )
@@ -67,7 +68,8 @@ CTX_GT1 = 67  # 5
 CTX_REM = 72  # 5
 LEVEL_PREFIX = 13
 CTX_B = CTX_COEF + 4 * CAT_STRIDE  # B-frames: skip (3), direction (2), MVDs of 2 lists (64)
-CONTEXTS = CTX_B + 72
+CTX_SPLIT = CTX_B + 72  # split flag (3), per component of partition differences 5
+CONTEXTS = CTX_SPLIT + 13
 
 
 def position_classes(ncoef: int) -> I64:
@@ -344,9 +346,11 @@ def payload_cabac(
     models: list[list[int]],
     nrefs: int,
     temporal: I64,
+    deltas: I64 | None,
 ) -> bytes:
     """The frame's symbols as one CABAC stream (see the module docstring). I-frames code each
-    plane's DC levels as differences along its raster order."""
+    plane's DC levels as differences along its raster order; with PARTITIONS, a P-frame's
+    motion is followed by its macroblocks' 8x8 partitions (`split_bins`)."""
     parts_ctx, parts_bins = [], []
     if modes is None:
         cats = (0, 1, 1)
@@ -369,6 +373,12 @@ def payload_cabac(
         ctx, bins = motion_bins(layout, modes, vectors, nrefs, temporal)
         parts_ctx.append(ctx)
         parts_bins.append(bins)
+        if PARTITIONS:
+            if deltas is None:
+                deltas = np.zeros((layout.nmb, 4, 2), dtype=np.int64)
+            ctx, bins = split_bins(layout, modes, deltas)
+            parts_ctx.append(ctx)
+            parts_bins.append(bins)
     for p in range(3):
         base = CTX_COEF + CAT_STRIDE * cats[p]
         ctx, bins = coefficient_bins(coded_levels[p], present[p], layout.grids[p], base)
@@ -376,6 +386,47 @@ def payload_cabac(
         parts_bins.append(bins)
     contexts = np.concatenate(parts_ctx).tolist()
     return rc_encode(contexts, np.concatenate(parts_bins).tolist(), models[0])
+
+
+def split_bins(layout: Layout, modes: I64, deltas: I64) -> tuple[I64, I64]:
+    """(contexts, bins) of a P-frame's partitions: per coded macroblock a split flag (context:
+    split left and top neighbours), then per split macroblock the vector differences of its
+    four 8x8 partitions from its vector, each component a zero flag, a unary size (adaptive
+    contexts per component) and a bypass sign."""
+    split: I64 = np.count_nonzero(deltas.reshape(layout.nmb, 8), axis=1).clip(0, 1)
+    coded = np.flatnonzero(modes != 0)
+    near = neighbour_sum(split.reshape(layout.mby, layout.mbx)).ravel()
+    values = deltas[split == 1].reshape(-1)  # macroblock, partition, component
+    first = CTX_SPLIT + 3 + 5 * np.tile(np.array([0, 1], dtype=np.int64), values.size // 2)
+    o, x, b = unary_bins(np.abs(values), first, first + 1, MVD_PREFIX, 3)
+    signed = np.flatnonzero(values)
+    o.append(signed)
+    x.append(np.full(signed.size, -1, dtype=np.int64))
+    b.append((values[signed] < 0).astype(np.int64))
+    ctx, bins = interleave(o, x, b)
+    return np.concatenate((CTX_SPLIT + near[coded], ctx)), np.concatenate((split[coded], bins))
+
+
+def parse_splits(decoder: BinDecoder, layout: Layout, modes: I64, vectors: I64) -> I64:
+    """Inverse of `split_bins`: the partitions' differences (nmb, 4, 2)."""
+    mbx = layout.mbx
+    split = [0] * layout.nmb
+    for mb in np.flatnonzero(modes).tolist():
+        r, c = divmod(mb, mbx)
+        near = (c > 0 and split[mb - 1]) + (r > 0 and split[mb - mbx])
+        split[mb] = decoder.bit(CTX_SPLIT + near)
+    deltas = np.zeros((layout.nmb, 4, 2), dtype=np.int64)
+    for mb in range(layout.nmb):
+        if not split[mb]:
+            continue
+        for part in range(4):
+            for k in range(2):
+                first = CTX_SPLIT + 3 + 5 * k
+                size = read_unary(decoder, first, first + 1, MVD_PREFIX, 3)
+                deltas[mb, part, k] = -size if size and decoder.bypass() else size
+    if int(np.abs(vectors[:, None, :] + deltas).max(initial=0)) > MAX_VECTOR:
+        raise ValueError(f"{decoder.what}: a partition's motion vector exceeds +-{MAX_VECTOR}")
+    return deltas
 
 
 def read_unary(decoder: BinDecoder, first: int, rest: int, cap: int, grow: int) -> int:
@@ -477,9 +528,10 @@ def parse_cabac(
     models: list[list[int]],
     temporal: I64,
     what: str,
-) -> tuple[I64 | None, I64, list[I64]]:
-    """Inverse of `payload_cabac`: (modes, vectors, levels per plane)."""
+) -> tuple[I64 | None, I64, list[I64], I64 | None]:
+    """Inverse of `payload_cabac`: (modes, vectors, levels per plane, partition differences)."""
     decoder = BinDecoder(data, models[0], what)
+    deltas = None
     if intra:
         modes = None
         vectors = np.zeros((layout.nmb, 2), dtype=np.int64)
@@ -491,6 +543,8 @@ def parse_cabac(
                 vectors[mb, 0] = 2 * high + decoder.bit(CTX_INTRA + 1 + high)
     else:
         modes, vectors = parse_motion(decoder, layout, nrefs, temporal, what)
+        if PARTITIONS:
+            deltas = parse_splits(decoder, layout, modes, vectors)
         cats = (2, 3, 3)
         present = [modes[mb] != 0 for mb in layout.mb_of]
     levels = []
@@ -500,7 +554,7 @@ def parse_cabac(
         if intra and not INTRA_PRED:
             plane_levels[:, 0] = np.cumsum(plane_levels[:, 0])
         levels.append(plane_levels)
-    return modes, vectors, levels
+    return modes, vectors, levels, deltas
 
 
 def mvd_list_bins(layout: Layout, uses: Bools, vectors: I64, base: int) -> tuple[I64, I64]:
@@ -648,8 +702,12 @@ def payload_sections(
     models: list[list[int]],
     nrefs: int,
     temporal: I64,
+    deltas: I64 | None,
 ) -> bytes:
-    """The frame's symbols as byte sections through the byte-oriented back end."""
+    """The frame's symbols as byte sections through the byte-oriented back end (which codes
+    no partitions: `deltas` must be None or zero)."""
+    if deltas is not None and deltas.any():
+        raise ValueError("the byte-oriented back ends code no 8x8 partitions")
     return entropy_encode(pack_sections(layout, modes, vectors, levels), models)
 
 
@@ -661,9 +719,11 @@ def parse_payload_sections(
     models: list[list[int]],
     temporal: I64,
     what: str,
-) -> tuple[I64 | None, I64, list[I64]]:
-    """Inverse of `payload_sections`."""
-    return parse_sections(layout, entropy_decode(data, models, what), intra, nrefs, what)
+) -> tuple[I64 | None, I64, list[I64], I64 | None]:
+    """Inverse of `payload_sections` (no partitions)."""
+    sections = entropy_decode(data, models, what)
+    modes, vectors, levels = parse_sections(layout, sections, intra, nrefs, what)
+    return modes, vectors, levels, None
 
 
 payload_models = entropy_models

@@ -41,8 +41,10 @@ from codeclab.designers.offline.fragments.frame import (
     reconstruct,
 )
 from codeclab.designers.offline.fragments.motion import (
+    SPLIT_BITS,
     estimate,
     median_predictors,
+    partition_search,
     skip_vector,
     skip_vectors,
     vector_bits,
@@ -87,6 +89,39 @@ def decide_threshold(
     return modes, levels
 
 
+def residual_costs(
+    layout: Layout,
+    cur: Planes,
+    prediction: list[I64],
+    levels: list[I64],
+    quant: Quantiser,
+    lam: float,
+) -> tuple[list[I64], F64]:
+    """(levels with the blocks that do not pay for themselves zeroed, per macroblock the
+    Lagrangian cost SSD + lam * bits of its residual so coded); bits estimated from the
+    levels."""
+    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
+    inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
+    total = np.zeros(layout.nmb, dtype=np.float64)
+    kept = []
+    for p in range(3):
+        n = layout.sizes[p]
+        source = to_blocks(cur[p].astype(np.int64), n)
+        predicted = to_blocks(prediction[p], n)
+        decoded = np.clip(predicted + dequantise(levels[p], steps[p], inverses[p]), 0, 255)
+        ssd_coded = ((source - decoded) ** 2).sum(axis=1)
+        ssd_zero = ((source - predicted) ** 2).sum(axis=1)
+        magnitude = np.abs(levels[p])
+        bits = ((magnitude > 0) * (2 + 2 * np.log2(1 + magnitude))).sum(axis=1)
+        drop = ssd_zero <= ssd_coded + lam * bits
+        plane_levels = levels[p].copy()
+        plane_levels[drop] = 0
+        kept.append(plane_levels)
+        cost = np.where(drop, ssd_zero, ssd_coded + lam * bits)
+        total += macroblock_sums(cost, layout.mb_of[p], layout.nmb)
+    return kept, total
+
+
 def decide_rd(
     layout: Layout,
     cur: Planes,
@@ -103,26 +138,9 @@ def decide_rd(
     they pay for themselves, a macroblock is skipped when its skip prediction (`skipped`: the
     most recent reference moved by the skip vectors `skips`) costs less than coding it."""
     lam = RD_LAMBDA * quant.flat_y * quant.flat_y
-    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
-    inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
-    coded_cost = np.zeros(layout.nmb, dtype=np.float64)
+    kept, coded_cost = residual_costs(layout, cur, prediction, levels, quant, lam)
     skip_cost = np.zeros(layout.nmb, dtype=np.float64)
-    kept = []
     for p in range(3):
-        n = layout.sizes[p]
-        source = to_blocks(cur[p].astype(np.int64), n)
-        predicted = to_blocks(prediction[p], n)
-        decoded = np.clip(predicted + dequantise(levels[p], steps[p], inverses[p]), 0, 255)
-        ssd_coded = ((source - decoded) ** 2).sum(axis=1)
-        ssd_zero = ((source - predicted) ** 2).sum(axis=1)
-        magnitude = np.abs(levels[p])
-        bits = ((magnitude > 0) * (2 + 2 * np.log2(1 + magnitude))).sum(axis=1)
-        drop = ssd_zero <= ssd_coded + lam * bits
-        plane_levels = levels[p].copy()
-        plane_levels[drop] = 0
-        kept.append(plane_levels)
-        cost = np.where(drop, ssd_zero, ssd_coded + lam * bits)
-        coded_cost += macroblock_sums(cost, layout.mb_of[p], layout.nmb)
         size = MACROBLOCK if p == 0 else MACROBLOCK // 2
         still = (cur[p].astype(np.int64) - skipped[p]) ** 2
         rows, cols = still.shape[0] // size, still.shape[1] // size
@@ -141,18 +159,18 @@ decide_modes = decide_threshold
 
 def code_inter(
     layout: Layout, refs: list[Planes], cur: Planes, hint: I64, quant: Quantiser, temporal: I64
-) -> tuple[I64, I64, list[I64], I64]:
-    """A P-frame's decisions: (modes, vectors, levels per plane, next search hint); `temporal`:
-    the previous anchor's vectors (the AMVP candidate)."""
+) -> tuple[I64, I64, list[I64], I64, I64]:
+    """A P-frame's decisions: (modes, vectors, levels per plane, next search hint, partition
+    differences); `temporal`: the previous anchor's vectors (the AMVP candidate)."""
     luma_refs = [ref[0] for ref in refs]
     vectors, ref_index, hint = estimate(cur[0], luma_refs, hint, quant.flat_y, temporal)
     prediction = predict_frame(layout, refs, ref_index + 1, vectors)
-    forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
-    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
-    levels = [
-        quantise(to_blocks(cur[p] - prediction[p], n), forwards[p], steps[p], INTER_ROUNDING)
-        for p, n in enumerate(layout.sizes)
-    ]
+    levels = residual_levels(layout, cur, prediction, quant)
+    deltas = partition_search(cur[0], luma_refs, vectors, ref_index, quant.flat_y)
+    if deltas.any():
+        prediction, levels, deltas = choose_partitions(
+            layout, refs, cur, quant, ref_index, vectors, deltas, prediction, levels
+        )
     skips = skip_vectors(vectors, layout.mby, layout.mbx)
     for _ in range(3):
         if skips.any():
@@ -176,7 +194,55 @@ def code_inter(
     if revived.any():
         for plane_kept, plane_levels, mb in zip(kept, levels, layout.mb_of, strict=True):
             plane_kept[revived[mb]] = plane_levels[revived[mb]]
-    return modes, vectors, kept, hint
+    deltas[modes == 0] = 0
+    return modes, vectors, kept, hint, deltas
+
+
+def residual_levels(
+    layout: Layout, cur: Planes, prediction: list[I64], quant: Quantiser
+) -> list[I64]:
+    """The quantised levels of the residual of each plane against `prediction`."""
+    forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
+    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
+    return [
+        quantise(to_blocks(cur[p] - prediction[p], n), forwards[p], steps[p], INTER_ROUNDING)
+        for p, n in enumerate(layout.sizes)
+    ]
+
+
+def choose_partitions(
+    layout: Layout,
+    refs: list[Planes],
+    cur: Planes,
+    quant: Quantiser,
+    ref_index: I64,
+    vectors: I64,
+    deltas: I64,
+    prediction: list[I64],
+    levels: list[I64],
+) -> tuple[list[I64], list[I64], I64]:
+    """Keep the 8x8 partitions (`deltas`) of the macroblocks where they lower the Lagrangian
+    cost of the coded residual plus SPLIT_BITS and the bits of the differences (lambda as
+    RD decisions, at least 0.12 * step^2); returns (prediction, levels, deltas)."""
+    lam = max(RD_LAMBDA, 0.12) * quant.flat_y * quant.flat_y
+    split = predict_frame(layout, refs, ref_index + 1, vectors, deltas)
+    split_levels = residual_levels(layout, cur, split, quant)
+    _, whole_cost = residual_costs(layout, cur, prediction, levels, quant, lam)
+    _, split_cost = residual_costs(layout, cur, split, split_levels, quant, lam)
+    split_cost += lam * (SPLIT_BITS + vector_bits(deltas.reshape(-1, 2)).reshape(-1, 4).sum(1))
+    chosen = split_cost < whole_cost
+    deltas = np.where(chosen[:, None, None], deltas, 0)
+    grid = chosen.reshape(layout.mby, layout.mbx)
+    mixed = []
+    for p in range(3):
+        size = MACROBLOCK if p == 0 else MACROBLOCK // 2
+        full = np.repeat(np.repeat(grid, size, axis=0), size, axis=1)
+        mixed.append(np.where(full, split[p], prediction[p]))
+    mixed_levels = [
+        np.where(chosen[mb][:, None], ours, theirs)
+        for ours, theirs, mb in zip(split_levels, levels, layout.mb_of, strict=True)
+    ]
+    return mixed, mixed_levels, deltas
 
 
 def settle_skips(
@@ -205,7 +271,7 @@ def settle_skips(
 
 def no_inter(
     layout: Layout, refs: list[Planes], cur: Planes, hint: I64, quant: Quantiser, temporal: I64
-) -> tuple[I64, I64, list[I64], I64]:
+) -> tuple[I64, I64, list[I64], I64, I64]:
     """An all-intra codec codes no P-frame."""
     raise ValueError("an all-intra codec codes no P-frame")
 
@@ -473,20 +539,21 @@ class Encoder:
         quant = frame_quantiser(self.quantisers, self.quality, intra)
         vectors = np.zeros((layout.nmb, 2), dtype=np.int64)
         modes: I64 | None = None
+        deltas: I64 | None = None
         refs = self.refs[:NUM_REFS]
         if intra:
             self.models = payload_models(SECTIONS)
             levels, vectors = intra_coding(layout, cur, quant)
         else:
-            modes, vectors, levels, self.hint = inter_coding(
+            modes, vectors, levels, self.hint, deltas = inter_coding(
                 layout, refs, cur, self.hint, quant, self.temporal
             )
         payload = write_payload(
-            layout, modes, vectors, levels, self.models, len(refs), self.temporal
+            layout, modes, vectors, levels, self.models, len(refs), self.temporal, deltas
         )
         self.temporal = vectors if modes is not None else np.zeros_like(vectors)
         self.anchor_refs = anchor_references(layout, modes)
-        frame = reconstruct(layout, refs, quant, modes, vectors, levels)
+        frame = reconstruct(layout, refs, quant, modes, vectors, levels, deltas)
         self.refs = push_reference(self.refs, frame)
         self.reconstruction = layout.output(frame)
         self.outputs = [self.reconstruction]
@@ -556,13 +623,13 @@ class Decoder:
         refs = self.refs[:NUM_REFS]
         if self.temporal.shape[0] != layout.nmb:
             self.temporal = np.zeros((layout.nmb, 2), dtype=np.int64)
-        modes, vectors, levels = read_payload(
+        modes, vectors, levels, deltas = read_payload(
             layout, packet[2:], intra, len(refs), self.models, self.temporal, what
         )
         self.temporal = vectors if modes is not None else np.zeros_like(vectors)
         self.anchor_refs = anchor_references(layout, modes)
         quant = frame_quantiser(self.quantisers, quality, intra)
-        frame = reconstruct(layout, refs, quant, modes, vectors, levels)
+        frame = reconstruct(layout, refs, quant, modes, vectors, levels, deltas)
         self.refs = push_reference(self.refs, frame)
         self.frame_index += 1
         return layout.output(frame)

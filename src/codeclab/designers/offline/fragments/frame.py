@@ -43,6 +43,8 @@ TAG_INTRA = 0x49
 TAG_PREDICTED = 0x50
 SECTIONS = 9  # modes, vector codes, vector escapes, then runs/codes/escapes of luma and chroma
 MAX_VECTOR = (SEARCH_RANGE + 1) * SUBPEL
+SPLIT_HASH = np.array([1, 7, 61, 509, 4093, 32749, 262139, 2097143], dtype=np.int64)
+"""Weights telling apart the partition vectors of split macroblocks in deblocking keys."""
 
 
 class Layout:
@@ -128,19 +130,38 @@ def motion_keys(layout: Layout, modes: I64, vectors: I64) -> I64:
     return keys
 
 
-def motion_prediction(layout: Layout, refs: list[Planes], modes: I64, vectors: I64) -> list[I64]:
-    """The three motion-compensated planes of a P-frame (`modes`: 0 skip, 1 + reference)."""
+def partition_field(layout: Layout, per_partition: I64) -> I64:
+    """(4 * nmb, k) rows of the 8x8 partitions in raster order of the partition grid, from
+    (nmb, 4, k) rows per macroblock (its partitions in raster order within it)."""
+    k = per_partition.shape[2]
+    grid = per_partition.reshape(layout.mby, layout.mbx, 2, 2, k).transpose(0, 2, 1, 3, 4)
+    field: I64 = grid.reshape(-1, k)
+    return field
+
+
+def motion_prediction(
+    layout: Layout, refs: list[Planes], modes: I64, vectors: I64, deltas: I64 | None = None
+) -> list[I64]:
+    """The three motion-compensated planes of a P-frame (`modes`: 0 skip, 1 + reference);
+    `deltas` (nmb, 4, 2): each 8x8 partition's vector minus its macroblock's, or None."""
     ref_index = np.maximum(modes - 1, 0)
+    size = MACROBLOCK
+    if deltas is not None and deltas.any():
+        vectors = partition_field(layout, vectors[:, None, :] + deltas)
+        ref_index = partition_field(layout, np.repeat(ref_index[:, None, None], 4, axis=1))[:, 0]
+        size = MACROBLOCK // 2
     planes = []
     for p in range(3):
-        size, scale = (MACROBLOCK, SUBPEL) if p == 0 else (MACROBLOCK // 2, 2 * SUBPEL)
+        block, scale = (size, SUBPEL) if p == 0 else (size // 2, 2 * SUBPEL)
         own = [ref[p] for ref in refs]
         predict = predict_luma if p == 0 else predict_plane
-        planes.append(predict(own, vectors, ref_index, size, scale).astype(np.int64))
+        planes.append(predict(own, vectors, ref_index, block, scale).astype(np.int64))
     return planes
 
 
-def no_prediction(layout: Layout, refs: list[Planes], modes: I64, vectors: I64) -> list[I64]:
+def no_prediction(
+    layout: Layout, refs: list[Planes], modes: I64, vectors: I64, deltas: I64 | None = None
+) -> list[I64]:
     """An all-intra codec has no P-frames."""
     raise ValueError("P-frame in the stream of an all-intra codec")
 
@@ -299,13 +320,21 @@ def reconstruct(
     modes: I64 | None,
     vectors: I64,
     levels: list[I64],
+    deltas: I64 | None = None,
 ) -> Planes:
     """Decode one frame from its decisions: prediction (intra for I-frames; the macroblocks'
-    references moved by their vectors otherwise), plus dequantised residual, then the loop
-    filter. `modes` is None for an I-frame, else per macroblock 0 (skip) or 1 + reference."""
+    references moved by their vectors, and their partitions' `deltas`, otherwise), plus
+    dequantised residual, then the loop filter. `modes` is None for an I-frame, else per
+    macroblock 0 (skip) or 1 + reference."""
     if modes is not None:
-        predictions = predict_frame(layout, refs, modes, vectors)
-        return inter_planes(layout, quant, predictions, motion_keys(layout, modes, vectors), levels)
+        predictions = predict_frame(layout, refs, modes, vectors, deltas)
+        keys = motion_keys(layout, modes, vectors)
+        luma_keys = None
+        if deltas is not None and deltas.any():
+            keys = keys * 65521 + (deltas.reshape(layout.nmb, 8) * SPLIT_HASH).sum(axis=1)
+            if LUMA_T < MACROBLOCK:
+                luma_keys = partition_keys(layout, modes, vectors, deltas)
+        return inter_planes(layout, quant, predictions, keys, levels, luma_keys)
     flats = (quant.flat_y, quant.flat_c, quant.flat_c)
     decoded = intra_planes(layout, quant, vectors, levels)
     planes = []
@@ -317,11 +346,30 @@ def reconstruct(
     return planes[0], planes[1], planes[2]
 
 
+def partition_keys(layout: Layout, modes: I64, vectors: I64, deltas: I64) -> I64:
+    """`motion_keys` of the 8x8 partitions, per luma transform block (raster order)."""
+    field = partition_field(layout, vectors[:, None, :] + deltas)
+    owners = partition_field(layout, np.repeat(modes[:, None, None], 4, axis=1))[:, 0]
+    grid = motion_keys(layout, owners, field).reshape(2 * layout.mby, 2 * layout.mbx)
+    rows, cols = layout.grids[0]
+    half = MACROBLOCK // 2
+    found: I64 = grid[
+        (np.arange(rows) * LUMA_T // half)[:, None], (np.arange(cols) * LUMA_T // half)[None, :]
+    ].ravel()
+    return found
+
+
 def inter_planes(
-    layout: Layout, quant: Quantiser, predictions: list[I64], keys: I64, levels: list[I64]
+    layout: Layout,
+    quant: Quantiser,
+    predictions: list[I64],
+    keys: I64,
+    levels: list[I64],
+    luma_keys: I64 | None = None,
 ) -> Planes:
     """Predictions plus dequantised residual, then the loop filter (`keys`: per macroblock, an
-    integer telling apart different motion)."""
+    integer telling apart different motion; `luma_keys`: the same per luma transform block,
+    where partitions move differently within a macroblock)."""
     steps = (quant.steps_y, quant.steps_c, quant.steps_c)
     inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
     flats = (quant.flat_y, quant.flat_c, quant.flat_c)
@@ -329,7 +377,8 @@ def inter_planes(
     for p in range(3):
         (h, w), n = layout.padded[p], layout.sizes[p]
         coded: Bools = (np.count_nonzero(levels[p], axis=1) > 0).reshape(layout.grids[p])
-        motion = keys[layout.mb_of[p]].reshape(layout.grids[p])
+        block_keys = luma_keys if p == 0 and luma_keys is not None else keys[layout.mb_of[p]]
+        motion = block_keys.reshape(layout.grids[p])
         blocks = to_blocks(predictions[p], n) + dequantise(levels[p], steps[p], inverses[p])
         plane = np.clip(from_blocks(blocks, n, h, w), 0, 255)
         plane = deblock(plane, n, coded, motion, flats[p])

@@ -335,6 +335,7 @@ def refine_subpel(
 ) -> tuple[I64, I64]:
     """Integer `vectors` scaled to 1/SUBPEL pel, refined by +-1/2 then +-1/4 pel steps."""
     limit = SEARCH_RANGE * SUBPEL
+    size = blocks.shape[1]
     planes = luma_phases(extended, SUBPEL)
     centres = vectors * SUBPEL
     best = sad.copy()
@@ -343,7 +344,7 @@ def refine_subpel(
         origin = centres.copy()
         for dy, dx in NEIGHBOURS:
             candidate = np.clip(origin + np.array((dy * step, dx * step)), -limit, limit)
-            found = phase_windows(planes, margin, oy, ox, candidate, MACROBLOCK, SUBPEL)
+            found = phase_windows(planes, margin, oy, ox, candidate, size, SUBPEL)
             cost = block_sad(blocks, found)
             better = cost < best
             best[better], centres[better] = cost[better], candidate[better]
@@ -522,6 +523,71 @@ def estimate(cur: U8, refs: list[U8], hint: I64, step: int, temporal: I64) -> tu
     stay = zero_sad <= best_sad + bias
     best_vectors[stay], best_ref[stay], integer[stay] = 0, 0, 0
     return best_vectors, best_ref, integer
+
+
+SPLIT_BITS = 4
+"""Bits a split macroblock is reckoned to cost beyond its partitions' vector differences."""
+
+
+def split_none(cur: U8, refs: list[U8], vectors: I64, ref_index: I64, step: int) -> I64:
+    """Macroblocks move as a whole: every 8x8 partition's vector difference is zero."""
+    return np.zeros((len(vectors), 4, 2), dtype=np.int64)
+
+
+def split_8x8(cur: U8, refs: list[U8], vectors: I64, ref_index: I64, step: int) -> I64:
+    """Per macroblock, the differences (4, 2) of its four 8x8 partitions' vectors (raster order
+    within it) from its own `vectors`, all zero unless splitting pays. Each partition descends
+    by diamonds from the macroblock's vector and is refined to sub-pel; a partition keeps its
+    vector when its SAD + lambda * bits of the difference beats the macroblock's vector there,
+    and the macroblock splits when its partitions' costs (plus SPLIT_BITS) sum below the SAD
+    of the whole (lambda: ME_LAMBDA, at least 0.2, times the quantiser `step`)."""
+    size = MACROBLOCK // 2
+    lam = max(ME_LAMBDA, 0.2) * step
+    mbx = cur.shape[1] // MACROBLOCK
+    blocks = mb_blocks(cur, size)
+    oy, ox = grid_origins(cur, size)
+    owner = (oy // MACROBLOCK) * mbx + ox // MACROBLOCK
+    part = (oy % MACROBLOCK) // size * 2 + (ox % MACROBLOCK) // size
+    parent = vectors[owner]
+    found = parent.copy()
+    sad = np.zeros(len(blocks), dtype=np.int64)
+    whole = np.zeros(len(blocks), dtype=np.int64)
+    margin = SEARCH_RANGE + 2
+    for index, ref in enumerate(refs):
+        chosen = np.flatnonzero(ref_index[owner] == index)
+        if not chosen.size:
+            continue
+        extended = extend(ref, margin)
+        planes = luma_phases(extended, SUBPEL)
+        at = (oy[chosen], ox[chosen])
+        window = phase_windows(planes, margin, at[0], at[1], parent[chosen], size, SUBPEL)
+        whole[chosen] = block_sad(blocks[chosen], window)
+        start = np.floor_divide(parent[chosen], SUBPEL)
+        limited = extend(ref, SEARCH_RANGE)
+        integer, integer_sad = descend(
+            blocks[chosen], limited, at[0], at[1], start, SEARCH_RANGE, start, lam
+        )
+        if SUBPEL > 1:
+            refined = refine_subpel(
+                blocks[chosen], extended, margin, integer, integer_sad, at[0], at[1]
+            )
+            found[chosen], sad[chosen] = refined
+        else:
+            found[chosen], sad[chosen] = integer, integer_sad
+    delta = found - parent
+    cost = sad + lam * vector_bits(delta)
+    stay = cost >= whole
+    delta[stay] = 0
+    cost[stay] = whole[stay] + lam * 2
+    split_cost = np.bincount(owner, weights=cost, minlength=len(vectors)) + lam * SPLIT_BITS
+    whole_cost = np.bincount(owner, weights=whole, minlength=len(vectors))
+    deltas = np.zeros((len(vectors), 4, 2), dtype=np.int64)
+    deltas[owner, part] = delta
+    deltas[split_cost >= whole_cost] = 0
+    return deltas
+
+
+partition_search = split_none
 
 
 def predict_plane(refs: list[U8], vectors: I64, ref_index: I64, size: int, scale: int) -> I32:
