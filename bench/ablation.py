@@ -45,14 +45,27 @@ TOOLS: dict[str, tuple[str, Any, Any, str]] = {
         "entropy",
         "cabac",
         "lzma",
-        "CABAC-like coding of modes, MVDs, coefficients vs lzma (both without B-frames and "
-        "AMVP, which need CABAC)",
+        "CABAC-like coding of modes, MVDs, coefficients vs lzma (both without B-frames, AMVP, "
+        "RDOQ and 8x8 intra directions, which need CABAC)",
     ),
     "sixtap": ("interpolation", "sixtap", "bilinear", "H.264 6-tap luma interpolation"),
     "quarter_pel": ("subpel", "quarter", "half", "quarter-pel motion vs half-pel"),
     "mv_cost": ("me_lambda", 0.2, 0.0, "MV choice by SAD + lambda * MVD bits vs SAD only"),
     "rd_modes": ("rd_lambda", 0.25, 0.0, "Lagrangian skip / block-zeroing vs threshold"),
     "intra_modes": ("intra_pred", "modes", "flat", "DC/V/H/plane intra vs flat I-frames"),
+    "intra_8x8": (
+        "intra_pred",
+        "blocks",
+        "modes",
+        "H.264's nine Intra_8x8 luma directions per 8x8 block vs DC/V/H/plane per macroblock",
+    ),
+    "rdoq": (
+        "rdoq_lambda",
+        0.17,
+        0.0,
+        "rate-distortion optimised quantisation (levels priced by the CABAC contexts) vs "
+        "dead-zone rounding (1/3 intra, 1/6 inter)",
+    ),
     "deblock": ("deblock", 2, 0, "in-loop deblocking vs none"),
     "transform_8x8": ("transform_size", 8, 4, "8x8 transform vs 4x4"),
     "quant_matrix": ("quant_matrix", "slope", "flat", "sloped quantisation matrix vs flat"),
@@ -77,9 +90,14 @@ TOOLS: dict[str, tuple[str, Any, Any, str]] = {
 """tool -> (knob, value with the tool, value without it, what is compared). The genome on the
 side the best genome is not on differs from it in that knob only."""
 
-COMMON: dict[str, dict[str, Any]] = {"cabac": {"bframes": 0, "mv_pred": "median"}}
-"""Changes made on both sides of a tool's comparison (B-frames and AMVP exist only with
-CABAC)."""
+COMMON: dict[str, dict[str, Any]] = {
+    "cabac": {"bframes": 0, "mv_pred": "median", "rdoq_lambda": 0.0, "intra_pred": "modes"},
+    "rdoq": {"intra_rounding": 0.33, "inter_rounding": 0.17},
+    "intra_modes": {"intra_pred": "modes"},
+}
+"""Changes made on both sides of a tool's comparison (B-frames, AMVP and RDOQ exist only with
+CABAC; the dead zones RDOQ replaces are the tuned ones; macroblock-wide intra modes are
+compared with flat I-frames)."""
 
 
 def load_average() -> list[float]:

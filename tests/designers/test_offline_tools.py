@@ -11,7 +11,7 @@ import numpy.typing as npt
 import pytest
 
 from codeclab.codec.validate import validate_source
-from codeclab.designers.offline.fragments import cabac, codec, frame, motion
+from codeclab.designers.offline.fragments import cabac, codec, frame, motion, transform
 from codeclab.designers.offline.render import render
 from codeclab.designers.offline.space import Genome, default_genome
 from tests.designers.test_offline_render import Planes, load, psnr_y, run_codec
@@ -37,6 +37,10 @@ TOOLS: dict[str, dict[str, object]] = {
     "partitions_two_refs_4x4_transform": {"num_refs": 2, "transform_size": 4},
     "partitions_16x16_transform_integer_pel": {"transform_size": 16, "subpel": "none"},
     "whole_macroblocks": {"partitions": "16x16"},
+    "dead_zone_quantiser": {"rdoq_lambda": 0.0},
+    "intra_8x8_directions_all_intra": {"intra_period": 1},
+    "intra_8x8_directions_4x4_transform": {"intra_pred": "blocks", "transform_size": 4},
+    "rdoq_16x16_transform_all_intra": {"transform_size": 16, "intra_period": 1},
 }
 
 
@@ -122,9 +126,17 @@ def test_b_frame_genome_round_trips_real_frames_bit_exactly_in_display_order(
 
 
 def test_cabac_codes_the_same_decisions_in_fewer_bytes_than_lzma(carphone: list[Planes]) -> None:
-    lzma = tool_genome({"entropy": "lzma", "bframes": 0})  # the byte back ends have no B-frames
+    lzma = tool_genome({"entropy": "lzma", "bframes": 0})  # the byte back ends have no B-frames,
+    # AMVP, partitions, RDOQ or 8x8 intra directions: the CABAC side goes without them too
     cabac = tool_genome(
-        {"entropy": "cabac", "bframes": 0, "mv_pred": "median", "partitions": "16x16"}
+        {
+            "entropy": "cabac",
+            "bframes": 0,
+            "mv_pred": "median",
+            "partitions": "16x16",
+            "rdoq_lambda": 0.0,
+            "intra_pred": "modes",
+        }
     )
     lzma_run = run_codec(load(render(lzma), "lzma"), carphone, 40)
     cabac_run = run_codec(load(render(cabac), "cabac"), carphone, 40)
@@ -157,12 +169,18 @@ def test_every_new_knob_value_gives_a_distinct_codec() -> None:
         ("mv_pred", "median"),
         ("partitions", "16x16"),
         ("b_direct", "zero"),
+        ("rdoq_lambda", 0.0),
+        ("intra_pred", "modes"),
     ):
         assert replace(base, **{name: value}).key() != base.key(), name
     assert replace(base, macroblock=8).canonical().partitions == "16x16"
     assert replace(base, entropy="zlib").canonical().partitions == "16x16"
     assert replace(base, subpel="none").canonical().interpolation == "bilinear"
     assert replace(base, bframes=2, entropy="lzma").canonical().bframes == 0
+    assert replace(base, entropy="lzma").canonical().rdoq_lambda == 0.0
+    assert replace(base, intra_pred="blocks", macroblock=8).canonical().intra_pred == "modes"
+    assert replace(base, intra_pred="blocks", transform_size=16).canonical().intra_pred == "modes"
+    assert replace(base, inter_rounding=0.5).key() == base.key()  # RDOQ does the rounding
 
 
 # --- the fragments in place --------------------------------------------------------------------
@@ -352,3 +370,203 @@ def test_split_search_gives_each_half_of_a_macroblock_its_own_motion() -> None:
     inner = deltas.reshape(4, 6, 4, 2)[:, 1:-1]  # away from the left and right edges
     assert (inner[:, :, :2] == (0, -2)).all() and (inner[:, :, 2:] == (0, 2)).all()
     assert not motion.split_none(cur, [ref], vectors, np.zeros(24, dtype=np.int64), 4).any()
+
+
+def random_blocks(seed: int, count: int = 400) -> tuple[npt.NDArray[np.float64], I64]:
+    """Residual-like 8x8 blocks (energy falling with frequency) and a sloped step matrix."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:8, 0:8]
+    spread = 40.0 / (1 + yy + xx).ravel()
+    coefs = rng.normal(0, 1, (count, 64)) * spread[transform.zigzag(8)]
+    blocks = coefs @ transform.FORWARD_Y.T  # FORWARD_Y is orthonormal: its transpose inverts
+    steps = transform.quant_steps(8, False, 160)
+    return blocks, steps
+
+
+def lagrangian(levels: I64, blocks: npt.NDArray[np.float64], steps: I64, prices: object) -> float:
+    """Squared error + the RDOQ prices of `levels` (significance up to each block's last)."""
+    assert isinstance(prices, transform.Prices)
+    magnitude = np.abs(blocks @ transform.FORWARD_Y) / steps
+    error = ((magnitude - np.abs(levels)) ** 2 * steps.astype(np.float64) ** 2).sum()
+    rate = 0.0
+    for row in levels:
+        nonzero = np.flatnonzero(row)
+        if not nonzero.size:
+            continue
+        last = nonzero[-1]
+        mags = np.abs(row[: last + 1]).astype(np.float64)
+        rate += float(
+            np.where(mags > 0, prices.significant[: last + 1], prices.zero[: last + 1]).sum()
+        )
+        rate += float(transform.magnitude_prices(mags[mags > 0], prices).sum())
+        rate += float(prices.last[last])
+    return float(error + rate)
+
+
+def test_rdoq_without_prices_per_bit_rounds_to_nearest_and_with_them_costs_less() -> None:
+    """With every price zero RDOQ is plain rounding to the nearest level; with the CABAC
+    contexts' prices it lowers the Lagrangian cost it minimises (squared error + lambda *
+    bits) against both nearest rounding and the dead zone, by coding fewer levels."""
+    blocks, steps = random_blocks(1)
+    nearest = transform.quantise(blocks, transform.FORWARD_Y, steps, 0.5)
+    free = transform.Prices(np.zeros(64), np.zeros(64), np.zeros(64), np.zeros(5))
+    np.testing.assert_array_equal(
+        transform.levels_rdoq(blocks, transform.FORWARD_Y, steps, 0.5, free), nearest
+    )
+    np.testing.assert_array_equal(
+        transform.levels_rdoq(blocks, transform.FORWARD_Y, steps, 0.33, None),
+        transform.quantise(blocks, transform.FORWARD_Y, steps, 0.33),
+    )
+    models = cabac.models_cabac(1)
+    lam = 0.17 * 10.0**2
+    prices = cabac.prices_cabac(models, False, lam)[0]
+    assert prices is not None
+    optimised = transform.levels_rdoq(blocks, transform.FORWARD_Y, steps, 0.5, prices)
+    deadzone = transform.quantise(blocks, transform.FORWARD_Y, steps, 0.17)
+    cost = lagrangian(optimised, blocks, steps, prices)
+    assert cost < lagrangian(nearest, blocks, steps, prices)
+    assert cost < lagrangian(deadzone, blocks, steps, prices)
+    assert np.count_nonzero(optimised) < np.count_nonzero(nearest)
+    assert (np.abs(optimised) <= np.abs(nearest)).all()  # never rounds up past the nearest
+
+
+def test_rdoq_prices_follow_the_context_probabilities() -> None:
+    """Fresh contexts (p = 1/2) price every bin at lambda; a significance context that has seen
+    mostly zeros makes a zero there cheap and a level there dear."""
+    models = cabac.models_cabac(1)
+    fresh = cabac.prices_cabac(models, True, 3.0)[0]
+    assert fresh is not None
+    np.testing.assert_allclose(fresh.zero, 3.0)
+    np.testing.assert_allclose(fresh.significant[:-1], 9.0)  # significance, last, sign
+    assert fresh.significant[-1] == 3.0 and fresh.last[-1] == 0.0  # the final position
+    sig = cabac.CTX_COEF + cabac.CTX_SIG + 20  # intra luma, position class 20
+    models[0][sig] = (1 << cabac.PROB_BITS) * 15 // 16
+    skewed = cabac.prices_cabac(models, True, 1.0)[0]
+    assert skewed is not None
+    position = int(np.flatnonzero(cabac.position_classes(64) == 20)[0])
+    assert skewed.zero[position] < 0.1 and skewed.significant[position] > 5.9
+    assert cabac.prices_none(models, True, 1.0) == [None, None, None]
+
+
+def reference_8x8(top: list[int], left: list[int], corner: int, mode: int) -> I64:
+    """H.264's Intra_8x8 equations (8.3.2.2.2-10, reference filter left out), pixel by pixel:
+    p(x, -1) = top[x] (x < 16), p(-1, y) = left[y], p(-1, -1) = corner."""
+
+    def p(x: int, y: int) -> int:
+        return corner if x < 0 and y < 0 else (top[x] if y < 0 else left[y])
+
+    out = np.zeros((8, 8), dtype=np.int64)
+    for y in range(8):
+        for x in range(8):
+            if mode == 0:
+                v = p(x, -1)
+            elif mode == 1:
+                v = p(-1, y)
+            elif mode == 2:
+                v = (sum(top[:8]) + sum(left) + 8) >> 4
+            elif mode == 3:
+                if x == 7 and y == 7:
+                    v = (p(14, -1) + 3 * p(15, -1) + 2) >> 2
+                else:
+                    v = (p(x + y, -1) + 2 * p(x + y + 1, -1) + p(x + y + 2, -1) + 2) >> 2
+            elif mode == 4:
+                if x > y:
+                    v = (p(x - y - 2, -1) + 2 * p(x - y - 1, -1) + p(x - y, -1) + 2) >> 2
+                elif x < y:
+                    v = (p(-1, y - x - 2) + 2 * p(-1, y - x - 1) + p(-1, y - x) + 2) >> 2
+                else:
+                    v = (p(0, -1) + 2 * p(-1, -1) + p(-1, 0) + 2) >> 2
+            elif mode == 5:
+                z = 2 * x - y
+                if z >= 0 and z % 2 == 0:
+                    v = (p(x - (y >> 1) - 1, -1) + p(x - (y >> 1), -1) + 1) >> 1
+                elif z >= 0:
+                    a, b, c = (p(x - (y >> 1) - k, -1) for k in (2, 1, 0))
+                    v = (a + 2 * b + c + 2) >> 2
+                elif z == -1:
+                    v = (p(-1, 0) + 2 * p(-1, -1) + p(0, -1) + 2) >> 2
+                else:
+                    a, b, c = (p(-1, y - 2 * x - k) for k in (1, 2, 3))
+                    v = (a + 2 * b + c + 2) >> 2
+            elif mode == 6:
+                z = 2 * y - x
+                if z >= 0 and z % 2 == 0:
+                    v = (p(-1, y - (x >> 1) - 1) + p(-1, y - (x >> 1)) + 1) >> 1
+                elif z >= 0:
+                    a, b, c = (p(-1, y - (x >> 1) - k) for k in (2, 1, 0))
+                    v = (a + 2 * b + c + 2) >> 2
+                elif z == -1:
+                    v = (p(-1, 0) + 2 * p(-1, -1) + p(0, -1) + 2) >> 2
+                else:
+                    a, b, c = (p(x - 2 * y - k, -1) for k in (1, 2, 3))
+                    v = (a + 2 * b + c + 2) >> 2
+            elif mode == 7:
+                k = x + (y >> 1)
+                if y % 2 == 0:
+                    v = (p(k, -1) + p(k + 1, -1) + 1) >> 1
+                else:
+                    v = (p(k, -1) + 2 * p(k + 1, -1) + p(k + 2, -1) + 2) >> 2
+            else:
+                z, k = x + 2 * y, y + (x >> 1)
+                if z > 13:
+                    v = p(-1, 7)
+                elif z == 13:
+                    v = (p(-1, 6) + 3 * p(-1, 7) + 2) >> 2
+                elif z % 2 == 0:
+                    v = (p(-1, k) + p(-1, k + 1) + 1) >> 1
+                else:
+                    v = (p(-1, k) + 2 * p(-1, k + 1) + p(-1, k + 2) + 2) >> 2
+            out[y, x] = v
+    return out
+
+
+@pytest.mark.parametrize("mode", range(frame.LUMA_MODES))
+def test_8x8_intra_directions_follow_the_h264_equations(mode: int) -> None:
+    rng = np.random.default_rng(mode)
+    plane = rng.integers(0, 256, (24, 32)).astype(np.int64)
+    y0, x0 = 8, 8
+    top = plane[y0 - 1, x0 : x0 + 16].tolist()
+    left = plane[y0 : y0 + 8, x0 - 1].tolist()
+    corner = int(plane[y0 - 1, x0 - 1])
+    expected = reference_8x8(top, left, corner, mode)
+    np.testing.assert_array_equal(frame.predict_8x8(plane, y0, x0, mode, True), expected)
+    # without the pixels above-right, the last one above stands in for them (as H.264)
+    padded = top[:8] + [top[7]] * 8
+    np.testing.assert_array_equal(
+        frame.predict_8x8(plane, y0, x0, mode, False), reference_8x8(padded, left, corner, mode)
+    )
+
+
+def test_8x8_intra_directions_reproduce_the_edges_they_model() -> None:
+    """Ramps constant along a diagonal are continued exactly by the diagonal modes (but for the
+    far corner of down-left, whose pixels above run out); a mode whose neighbours are outside
+    the frame falls back to DC."""
+    yy, xx = np.mgrid[0:16, 0:24]
+    plane = ((xx + yy) * 5).astype(np.int64)  # constant along down-left diagonals
+    got = frame.predict_8x8(plane, 8, 8, 3, True)
+    expected = plane[8:16, 8:16].copy()
+    expected[7, 7] = got[7, 7]
+    np.testing.assert_array_equal(got, expected)
+    plane = ((xx - yy) * 5 + 80).astype(np.int64)  # constant along down-right diagonals
+    got = frame.predict_8x8(plane, 8, 8, 4, True)
+    np.testing.assert_array_equal(got, plane[8:16, 8:16])
+    np.testing.assert_array_equal(
+        frame.predict_8x8(plane, 0, 8, 0, True), frame.predict_8x8(plane, 0, 8, 2, True)
+    )
+
+
+def test_8x8_luma_modes_round_trip_through_the_coder_against_the_most_probable() -> None:
+    layout = frame.Layout(64, 48, 1)
+    rng = np.random.default_rng(5)
+    quadrants = rng.integers(0, frame.LUMA_MODES, (layout.nmb, 4))
+    quadrants[::3] = frame.MODE_DC  # runs of the most probable mode
+    vectors = np.zeros((layout.nmb, 2), dtype=np.int64)
+    vectors[:, 1] = (quadrants << (4 * np.arange(4))).sum(axis=1)
+    contexts, bins = cabac.luma_modes_8x8(layout, vectors)
+    data = cabac.rc_encode(contexts.tolist(), bins.tolist(), [cabac.HALF] * cabac.CONTEXTS)
+    decoder = cabac.BinDecoder(data, [cabac.HALF] * cabac.CONTEXTS, "packet 0")
+    parsed = np.zeros_like(vectors)
+    cabac.parse_luma_modes_8x8(decoder, layout, parsed)
+    np.testing.assert_array_equal(parsed, vectors)
+    hits = int((bins[contexts == cabac.CTX_LUMA_MODE]).sum())
+    assert 0 < hits < quadrants.size  # some modes are the predicted one, some are not

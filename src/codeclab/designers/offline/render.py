@@ -72,6 +72,8 @@ def switch_choices(genome: Genome) -> dict[str, str]:
         ),
         "deblock": "deblock_on" if g.deblock else "deblock_off",
         "decide_modes": "decide_rd" if g.rd_lambda else "decide_threshold",
+        "quantise_levels": "levels_rdoq" if g.rdoq_lambda else "levels_deadzone",
+        "level_prices": "prices_cabac" if g.rdoq_lambda else "prices_none",
         "entropy_encode": f"encode_{byte_entropy}",
         "entropy_decode": f"decode_{byte_entropy}",
         "payload_models": "models_cabac" if cabac_on else "entropy_models",
@@ -83,6 +85,10 @@ def switch_choices(genome: Genome) -> dict[str, str]:
         "direct_vectors": f"direct_{g.b_direct}",
         "intra_coding": f"intra_levels_{g.intra_pred}",
         "intra_planes": f"intra_planes_{g.intra_pred}",
+        "luma_mode_bins": "luma_modes_8x8" if g.intra_pred == "blocks" else "luma_modes_none",
+        "parse_luma_modes": (
+            "parse_luma_modes_8x8" if g.intra_pred == "blocks" else "parse_luma_modes_none"
+        ),
         "predict_frame": "no_prediction" if g.intra_only else "motion_prediction",
     }
 
@@ -96,7 +102,7 @@ def knob_constants(genome: Genome) -> dict[str, object]:
         "LUMA_T": g.transform_size,
         "CHROMA_T": min(g.transform_size, g.macroblock // 2),
         "INTRA_ROUNDING": g.intra_rounding,
-        "INTRA_PRED": int(g.intra_pred == "modes"),
+        "INTRA_PRED": int(g.intra_pred != "flat"),
         "INTER_ROUNDING": g.inter_rounding,
         "CHROMA_QP_OFFSET": g.chroma_qp_offset,
         "P_QP_OFFSET": g.p_qp_offset,
@@ -109,6 +115,7 @@ def knob_constants(genome: Genome) -> dict[str, object]:
         "AMVP": int(g.mv_pred == "amvp"),
         "PARTITIONS": int(g.partitions == "8x8"),
         "RD_LAMBDA": g.rd_lambda,
+        "RDOQ_LAMBDA": g.rdoq_lambda,
         "ME_LAMBDA": g.me_lambda,
         "DEBLOCK": g.deblock,
         "BFRAMES": g.bframes,

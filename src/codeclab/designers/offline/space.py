@@ -39,9 +39,11 @@ KNOBS: tuple[KnobSpec, ...] = (
     KnobSpec("quant_matrix", ("flat", "slope", "jpeg"), "per-frequency step weights"),
     KnobSpec(
         "intra_pred",
-        ("flat", "modes"),
+        ("flat", "modes", "blocks"),
         "I-frame prediction: flat 128 with DC differences, or per macroblock the best of "
-        "DC / vertical / horizontal / plane from reconstructed neighbours",
+        "DC / vertical / horizontal / plane from reconstructed neighbours, or that for chroma "
+        "and per 8x8 luma block the best of H.264's nine Intra_8x8 directions (16x16 "
+        "macroblocks, transforms up to 8x8, CABAC only)",
     ),
     KnobSpec("intra_rounding", (0.5, 0.42, 0.33), "dead-zone rounding offset of I-frames"),
     KnobSpec("inter_rounding", (0.17, 0.25, 0.33, 0.5), "dead-zone rounding offset of P-frames"),
@@ -108,6 +110,12 @@ KNOBS: tuple[KnobSpec, ...] = (
     KnobSpec(
         "rd_lambda", (0.0, 0.06, 0.12, 0.25, 0.4, 0.6), "lambda/step^2 of RD decisions (0 = off)"
     ),
+    KnobSpec(
+        "rdoq_lambda",
+        (0.0, 0.1, 0.14, 0.17, 0.2, 0.25),
+        "lambda/step^2 of rate-distortion optimised quantisation, levels priced by the CABAC "
+        "contexts' probabilities (0 = dead-zone rounding; CABAC only)",
+    ),
     KnobSpec("deblock", (0, 1, 2, 3), "in-loop deblocking strength (0 = off)"),
     KnobSpec(
         "downscale_below", (0, 20, 35, 50), "code at half size below this quality (0 = never)"
@@ -157,6 +165,7 @@ class Genome:
     mv_pred: str = "median"
     me_lambda: float = 0.0
     rd_lambda: float = 0.0
+    rdoq_lambda: float = 0.0
     deblock: int = 0
     downscale_below: int = 0
     entropy: str = "zlib"
@@ -224,6 +233,15 @@ class Genome:
             changes["search_range"] = min(self.search_range, FULL_SEARCH_MAX_RANGE)
         if self.intra_only or self.subpel == "none":
             changes["interpolation"] = base.interpolation
+        if self.intra_pred == "blocks" and (
+            self.entropy != "cabac" or self.macroblock != 16 or self.transform_size > 8
+        ):
+            changes["intra_pred"] = "modes"
+        if self.entropy != "cabac":
+            changes["rdoq_lambda"] = base.rdoq_lambda
+        elif self.rdoq_lambda:
+            changes["intra_rounding"] = base.intra_rounding
+            changes["inter_rounding"] = base.inter_rounding
         if self.intra_only or self.entropy != "cabac":
             changes["bframes"] = 0
             changes["mv_pred"] = base.mv_pred
@@ -290,8 +308,17 @@ class Genome:
             f"{g.macroblock}x{g.macroblock} MB",
             f"{g.transform_size}x{g.transform_size} {g.transform.upper()}",
             f"{g.quant_matrix} {g.quant_curve} quant",
-            "intra DC/V/H/plane" if g.intra_pred == "modes" else "flat intra",
-            f"dead zone {g.intra_rounding:g}" + ("" if g.intra_only else f"/{g.inter_rounding:g}"),
+            {
+                "flat": "flat intra",
+                "modes": "intra DC/V/H/plane",
+                "blocks": "intra 8x8 directions",
+            }[g.intra_pred],
+            (
+                f"RDOQ lambda {g.rdoq_lambda:g}"
+                if g.rdoq_lambda
+                else f"dead zone {g.intra_rounding:g}"
+                + ("" if g.intra_only else f"/{g.inter_rounding:g}")
+            ),
         ]
         if g.chroma_qp_offset:
             parts.append(f"chroma QP {g.chroma_qp_offset:+d}")
@@ -375,15 +402,15 @@ def inter_dct_like() -> Genome:
 def default_genome() -> Genome:
     """A strong starting design: the inter codec with the tools that measured best together
     (bench/ablation.py): CABAC, hybrid quarter-pel 6-tap motion search with MV costs and AMVP,
-    8x8 partitions, RD decisions, one B-frame per P-frame with temporal direct skips, intra
-    prediction modes, 8x8 transforms with a sloped matrix, I-frames 6 QP finer than P-frames
-    (B-frames 6 coarser), deblocking."""
+    8x8 partitions, RD decisions, rate-distortion optimised quantisation, one B-frame per
+    P-frame with temporal direct skips, H.264's 8x8 intra directions, 8x8 transforms with a
+    sloped matrix, I-frames 6 QP finer than P-frames (B-frames 6 coarser), deblocking."""
     return replace(
         inter_dct_like(),
         transform_size=8,
         quant_curve="log",
         quant_matrix="slope",
-        intra_pred="modes",
+        intra_pred="blocks",
         intra_rounding=0.33,
         subpel="quarter",
         interpolation="sixtap",
@@ -396,6 +423,7 @@ def default_genome() -> Genome:
         partitions="8x8",
         me_lambda=0.4,
         rd_lambda=0.25,
+        rdoq_lambda=0.17,
         bframes=1,
         b_qp_offset=6,
         b_direct="temporal",

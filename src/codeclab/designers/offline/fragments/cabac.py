@@ -39,7 +39,9 @@ from codeclab.designers.offline.fragments.entropy import (
 )
 from codeclab.designers.offline.fragments.frame import (
     MAX_VECTOR,
+    MODE_DC,
     Layout,
+    most_probable_mode,
     pack_sections,
     parse_sections,
 )
@@ -49,6 +51,7 @@ from codeclab.designers.offline.fragments.motion import (
     skip_vector,
     vector_bits,
 )
+from codeclab.designers.offline.fragments.transform import Prices
 from codeclab.designers.offline.fragments.types import I64, Bools
 
 CABAC_SHIFT = 5
@@ -69,7 +72,8 @@ CTX_REM = 72  # 5
 LEVEL_PREFIX = 13
 CTX_B = CTX_COEF + 4 * CAT_STRIDE  # B-frames: skip (3), direction (2), MVDs of 2 lists (64)
 CTX_SPLIT = CTX_B + 72  # split flag (3), per component of partition differences 5
-CONTEXTS = CTX_SPLIT + 13
+CTX_LUMA_MODE = CTX_SPLIT + 13  # 2: most probable 8x8 luma mode?, the other modes' bits
+CONTEXTS = CTX_LUMA_MODE + 2
 
 
 def position_classes(ncoef: int) -> I64:
@@ -338,6 +342,66 @@ def coefficient_bins(
     return np.concatenate(parts_ctx), np.concatenate(parts_bins)
 
 
+def prices_cabac(models: list[list[int]], intra: bool, lam: float) -> list[Prices | None]:
+    """Per plane, `lam` times the bits each coefficient symbol would cost with the context
+    probabilities `models` hold now (the first level of a block's contexts for magnitudes)."""
+    probs = np.clip(np.array(models[0], dtype=np.float64) / (1 << PROB_BITS), 1e-3, 1 - 1e-3)
+    zero_bits, one_bits = -lam * np.log2(probs), -lam * np.log2(1 - probs)
+    found: list[Prices | None] = []
+    for p, ncoef in enumerate((LUMA_T * LUMA_T, CHROMA_T * CHROMA_T, CHROMA_T * CHROMA_T)):
+        base = CTX_COEF + CAT_STRIDE * ((0 if p == 0 else 1) + (0 if intra else 2))
+        classes = position_classes(ncoef)
+        sig, last = base + CTX_SIG + classes, base + CTX_LAST + classes
+        significant = one_bits[sig] + zero_bits[last] + lam
+        ends = one_bits[last] - zero_bits[last]
+        significant[-1], ends[-1] = lam, 0.0  # the final position codes neither flag
+        gt1, rem = base + CTX_GT1 + 1, base + CTX_REM
+        magnitude = np.array([zero_bits[gt1], one_bits[gt1], one_bits[rem], zero_bits[rem], lam])
+        found.append(Prices(zero_bits[sig], significant, ends, magnitude))
+    return found
+
+
+def prices_none(models: list[list[int]], intra: bool, lam: float) -> list[Prices | None]:
+    """No rate-distortion optimised quantisation: no prices."""
+    return [None, None, None]
+
+
+level_prices = prices_none
+
+
+def luma_modes_none(layout: Layout, vectors: I64) -> tuple[I64, I64]:
+    """Macroblock-wide intra modes: no 8x8 luma modes to code."""
+    empty = np.zeros(0, dtype=np.int64)
+    return empty, empty
+
+
+def luma_modes_8x8(layout: Layout, vectors: I64) -> tuple[I64, I64]:
+    """(contexts, bins) of the four 8x8 luma modes of each macroblock (column 1 of `vectors`,
+    quadrant k in bits 4k..4k+3), macroblocks in raster order, quadrants in raster order
+    within: a flag (is it the `most_probable_mode`?) then, when not, the 3 bits of its rank
+    among the other eight modes."""
+    mby, mbx = layout.mby, layout.mbx
+    quadrants = (vectors[:, 1:2] >> (4 * np.arange(4))) & 15
+    grid = quadrants.reshape(mby, mbx, 2, 2).transpose(0, 2, 1, 3).reshape(2 * mby, 2 * mbx)
+    likely = np.full_like(grid, MODE_DC)
+    likely[1:, 1:] = np.minimum(grid[1:, :-1], grid[:-1, 1:])
+    likely = likely.reshape(mby, 2, mbx, 2).transpose(0, 2, 1, 3).ravel()
+    modes = quadrants.ravel()
+    hit = (modes == likely).astype(np.int64)
+    rank = modes - (modes > likely)
+    index = np.arange(modes.size, dtype=np.int64)
+    missed = index[hit == 0]
+    owners, contexts, bins = [index], [np.full(modes.size, CTX_LUMA_MODE)], [hit]
+    for shift in (2, 1, 0):
+        owners.append(missed)
+        contexts.append(np.full(missed.size, CTX_LUMA_MODE + 1))
+        bins.append((rank[missed] >> shift) & 1)
+    return interleave(owners, contexts, bins)
+
+
+luma_mode_bins = luma_modes_none
+
+
 def payload_cabac(
     layout: Layout,
     modes: I64 | None,
@@ -366,6 +430,9 @@ def payload_cabac(
             ctx = np.stack((np.full(layout.nmb, CTX_INTRA), CTX_INTRA + 1 + high), axis=1)
             parts_ctx.append(ctx.ravel())
             parts_bins.append(np.stack((high, vectors[:, 0] & 1), axis=1).ravel())
+            ctx, bins = luma_mode_bins(layout, vectors)
+            parts_ctx.append(ctx)
+            parts_bins.append(bins)
     else:
         cats = (2, 3, 3)
         present = [modes[mb] != 0 for mb in layout.mb_of]
@@ -541,6 +608,7 @@ def parse_cabac(
             for mb in range(layout.nmb):
                 high = decoder.bit(CTX_INTRA)
                 vectors[mb, 0] = 2 * high + decoder.bit(CTX_INTRA + 1 + high)
+            parse_luma_modes(decoder, layout, vectors)
     else:
         modes, vectors = parse_motion(decoder, layout, nrefs, temporal, what)
         if PARTITIONS:
@@ -555,6 +623,34 @@ def parse_cabac(
             plane_levels[:, 0] = np.cumsum(plane_levels[:, 0])
         levels.append(plane_levels)
     return modes, vectors, levels, deltas
+
+
+def parse_luma_modes_none(decoder: BinDecoder, layout: Layout, vectors: I64) -> None:
+    """Macroblock-wide intra modes: no 8x8 luma modes to read."""
+
+
+def parse_luma_modes_8x8(decoder: BinDecoder, layout: Layout, vectors: I64) -> None:
+    """Inverse of `luma_modes_8x8`: the 8x8 luma modes into column 1 of `vectors`."""
+    grid = np.zeros((2 * layout.mby, 2 * layout.mbx), dtype=np.int64)
+    for mb in range(layout.nmb):
+        r, c = divmod(mb, layout.mbx)
+        packed = 0
+        for k in range(4):
+            by, bx = 2 * r + k // 2, 2 * c + k % 2
+            likely = most_probable_mode(grid, by, bx)
+            if decoder.bit(CTX_LUMA_MODE):
+                mode = likely
+            else:
+                rank = 0
+                for _ in range(3):
+                    rank = 2 * rank + decoder.bit(CTX_LUMA_MODE + 1)
+                mode = rank + (rank >= likely)
+            grid[by, bx] = mode
+            packed |= mode << (4 * k)
+        vectors[mb, 1] = packed
+
+
+parse_luma_modes = parse_luma_modes_none
 
 
 def mvd_list_bins(layout: Layout, uses: Bools, vectors: I64, base: int) -> tuple[I64, I64]:

@@ -5,6 +5,7 @@ import struct
 import numpy as np
 
 from codeclab.designers.offline.fragments.cabac import (
+    level_prices,
     parse_b,
     payload_b,
     payload_models,
@@ -22,6 +23,7 @@ from codeclab.designers.offline.fragments.config import (
     NUM_REFS,
     P_QP_OFFSET,
     RD_LAMBDA,
+    RDOQ_LAMBDA,
     SKIP_MEDIAN,
     SUBPEL,
 )
@@ -56,7 +58,7 @@ from codeclab.designers.offline.fragments.transform import (
     INVERSE_Y,
     Quantiser,
     dequantise,
-    quantise,
+    quantise_levels,
     to_blocks,
 )
 from codeclab.designers.offline.fragments.types import F64, I64, U8, Planes
@@ -205,7 +207,13 @@ def residual_levels(
     forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
     steps = (quant.steps_y, quant.steps_c, quant.steps_c)
     return [
-        quantise(to_blocks(cur[p] - prediction[p], n), forwards[p], steps[p], INTER_ROUNDING)
+        quantise_levels(
+            to_blocks(cur[p] - prediction[p], n),
+            forwards[p],
+            steps[p],
+            INTER_ROUNDING,
+            quant.prices[p],
+        )
         for p, n in enumerate(layout.sizes)
     ]
 
@@ -360,7 +368,13 @@ def code_b(
     forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
     steps = (quant.steps_y, quant.steps_c, quant.steps_c)
     levels = [
-        quantise(to_blocks(cur[p] - prediction[p], n), forwards[p], steps[p], INTER_ROUNDING)
+        quantise_levels(
+            to_blocks(cur[p] - prediction[p], n),
+            forwards[p],
+            steps[p],
+            INTER_ROUNDING,
+            quant.prices[p],
+        )
         for p, n in enumerate(layout.sizes)
     ]
     skipped = b_options(layout, refs, direct[0], direct[1])[2]
@@ -525,6 +539,7 @@ class Encoder:
         span = len(self.pending) + 1
         for position, (_, frame) in enumerate(self.pending, start=1):
             direct = direct_vectors(self.layout, self.temporal, self.anchor_refs, position, span)
+            quant.prices = level_prices(self.models, False, RDOQ_LAMBDA * quant.flat_y**2)
             payload, output = encode_b(self.layout, self.refs, frame, quant, self.models, direct)
             parts.append(struct.pack("<BB", TAG_B, self.quality) + payload)
             outputs.append(output)
@@ -543,6 +558,8 @@ class Encoder:
         refs = self.refs[:NUM_REFS]
         if intra:
             self.models = payload_models(SECTIONS)
+        quant.prices = level_prices(self.models, intra, RDOQ_LAMBDA * quant.flat_y**2)
+        if intra:
             levels, vectors = intra_coding(layout, cur, quant)
         else:
             modes, vectors, levels, self.hint, deltas = inter_coding(

@@ -32,7 +32,7 @@ from codeclab.designers.offline.fragments.transform import (
     from_blocks,
     parse_run_length,
     parse_small_ints,
-    quantise,
+    quantise_levels,
     run_length,
     small_ints,
     to_blocks,
@@ -208,6 +208,111 @@ def intra_predict(plane: I64, y0: int, x0: int, size: int, mode: int) -> I64:
     return np.full((size, size), dc, dtype=np.int64)
 
 
+LUMA_MODES = 9
+"""Modes of an 8x8 luma block (H.264's Intra_8x8 numbering, without its reference filter):
+0 vertical, 1 horizontal, 2 DC, 3 diagonal down-left, 4 diagonal down-right, 5 vertical-right,
+6 horizontal-down, 7 vertical-left, 8 horizontal-up."""
+MODE_DC = 2
+NEEDS_TOP = (1, 0, 0, 1, 1, 1, 1, 1, 0)
+NEEDS_LEFT = (0, 1, 0, 0, 1, 1, 1, 0, 1)
+ROW, COL = np.mgrid[0:8, 0:8]
+
+
+def predict_8x8(plane: I64, y0: int, x0: int, mode: int, top_right: bool) -> I64:
+    """Prediction of the 8x8 luma block at (y0, x0) from the reconstructed pixels of `plane`
+    above (8, and 8 more above-right where `top_right`, else the last one repeated), left of
+    and above-left of it, by `mode` (see LUMA_MODES); a mode missing its neighbours predicts DC.
+    """
+    has_top, has_left = y0 > 0, x0 > 0
+    if (NEEDS_TOP[mode] and not has_top) or (NEEDS_LEFT[mode] and not has_left):
+        mode = MODE_DC
+    top = plane[y0 - 1, x0 : x0 + 16] if has_top else np.zeros(16, dtype=np.int64)
+    if not top_right:
+        top = np.concatenate((top[:8], np.repeat(top[7:8], 8)))
+    left = plane[y0 : y0 + 8, x0 - 1] if has_left else np.zeros(8, dtype=np.int64)
+    if mode == 0:
+        vertical: I64 = np.repeat(top[None, :8], 8, axis=0)
+        return vertical
+    if mode == 1:
+        horizontal: I64 = np.repeat(left[:, None], 8, axis=1)
+        return horizontal
+    if mode == MODE_DC:
+        if has_top and has_left:
+            dc = (int(top[:8].sum()) + int(left.sum()) + 8) >> 4
+        elif has_top or has_left:
+            dc = (int((top[:8] if has_top else left).sum()) + 4) >> 3
+        else:
+            dc = 128
+        return np.full((8, 8), dc, dtype=np.int64)
+    if mode in (3, 7):
+        t = np.concatenate((top, top[15:]))
+        average = (t[:-1] + t[1:] + 1) >> 1
+        smooth = (t[:-2] + 2 * t[1:-1] + t[2:] + 2) >> 2
+        if mode == 3:
+            down_left: I64 = smooth[ROW + COL]
+            return down_left
+        k = COL + (ROW >> 1)
+        vertical_left: I64 = np.where(ROW % 2 == 0, average[k], smooth[k])
+        return vertical_left
+    if mode == 8:
+        side = np.concatenate((left, np.repeat(left[7:], 5)))  # beyond: the last
+        j = ROW + (COL >> 1)
+        even = (side[j] + side[j + 1] + 1) >> 1
+        odd = (side[j] + 2 * side[j + 1] + side[j + 2] + 2) >> 2
+        horizontal_up: I64 = np.where((COL + 2 * ROW) % 2 == 0, even, odd)
+        return horizontal_up
+    corner = plane[y0 - 1, x0 - 1 : x0]
+    edge = np.concatenate((left[::-1], corner, top))  # left bottom-up, corner, top
+    average = (edge[:-1] + edge[1:] + 1) >> 1
+    smooth = edge.copy()
+    smooth[1:-1] = (edge[:-2] + 2 * edge[1:-1] + edge[2:] + 2) >> 2
+    if mode == 4:
+        down_right: I64 = smooth[8 + COL - ROW]
+        return down_right
+    if mode == 5:
+        z, k = 2 * COL - ROW, 8 + COL - (ROW >> 1)
+        steep = smooth[np.clip(9 - ROW + 2 * COL, 0, 24)]
+        inner = np.where(z % 2 == 0, average[k], smooth[k])
+        vertical_right: I64 = np.where(z >= 0, inner, np.where(z == -1, smooth[8], steep))
+        return vertical_right
+    z, k = 2 * ROW - COL, 8 - ROW + (COL >> 1)
+    flat = smooth[np.clip(7 + COL - 2 * ROW, 0, 24)]
+    inner = np.where(z % 2 == 0, average[k - 1], smooth[k])
+    horizontal_down: I64 = np.where(z >= 0, inner, np.where(z == -1, smooth[8], flat))
+    return horizontal_down
+
+
+def hadamard_cost(residuals: I64) -> I64:
+    """Sum of absolute 8x8 Hadamard transform coefficients (SATD) of (count, 8, 8) residuals."""
+    h = np.array([[1]], dtype=np.int64)
+    while h.shape[0] < 8:
+        h = np.block([[h, h], [h, -h]])
+    cost: I64 = np.abs(h @ residuals @ h).sum(axis=(1, 2))
+    return cost
+
+
+def most_probable_mode(grid: I64, by: int, bx: int) -> int:
+    """H.264's predicted Intra_8x8 mode of luma block (by, bx): the lesser of its left and top
+    neighbours' modes, DC where either is outside the frame."""
+    if by == 0 or bx == 0:
+        return MODE_DC
+    return int(min(grid[by, bx - 1], grid[by - 1, bx]))
+
+
+def quadrant_blocks(k: int) -> list[int]:
+    """Indices, within its macroblock's luma transform blocks (raster), of the blocks of the
+    8x8 quadrant `k` (raster: 0 top-left .. 3 bottom-right)."""
+    per, per_row = 8 // LUMA_T, MACROBLOCK // LUMA_T
+    first_row, first_col = per * (k // 2), per * (k % 2)
+    return [(first_row + i) * per_row + first_col + j for i in range(per) for j in range(per)]
+
+
+def has_top_right(k: int, r: int, c: int, mbx: int) -> bool:
+    """Whether the 8 pixels above-right of quadrant `k` of macroblock (r, c) are decoded
+    before it: above the macroblock (k 0; k 1 unless in the last column), or quadrant 1 (k 2)."""
+    return (k == 0 and r > 0) or (k == 1 and r > 0 and c < mbx - 1) or k == 2
+
+
 def intra_block(
     recon: I64, y0: int, x0: int, size: int, prediction: I64, residual: F64, n: int
 ) -> None:
@@ -226,7 +331,13 @@ def intra_levels_flat(layout: Layout, cur: Planes, quant: Quantiser) -> tuple[li
     forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
     steps = (quant.steps_y, quant.steps_c, quant.steps_c)
     levels = [
-        quantise(to_blocks(cur[p] - np.int64(128), n), forwards[p], steps[p], INTRA_ROUNDING)
+        quantise_levels(
+            to_blocks(cur[p] - np.int64(128), n),
+            forwards[p],
+            steps[p],
+            INTRA_ROUNDING,
+            quant.prices[p],
+        )
         for p, n in enumerate(layout.sizes)
     ]
     return levels, np.zeros((layout.nmb, 2), dtype=np.int64)
@@ -266,7 +377,9 @@ def intra_levels_modes(layout: Layout, cur: Planes, quant: Quantiser) -> tuple[l
             size, n = (MACROBLOCK if p == 0 else MACROBLOCK // 2), layout.sizes[p]
             y0, x0 = r * size, c * size
             residual = source[p][y0 : y0 + size, x0 : x0 + size] - best_predictions[p]
-            found = quantise(to_blocks(residual, n), forwards[p], steps[p], INTRA_ROUNDING)
+            found = quantise_levels(
+                to_blocks(residual, n), forwards[p], steps[p], INTRA_ROUNDING, quant.prices[p]
+            )
             levels[p][order[p][mb]] = found
             decoded = dequantise(found, steps[p], inverses[p])
             intra_block(recon[p], y0, x0, size, best_predictions[p], decoded, n)
@@ -307,6 +420,118 @@ def intra_planes_modes(
             y0, x0 = r * size, c * size
             prediction = intra_predict(recon[p], y0, x0, size, mode)
             intra_block(recon[p], y0, x0, size, prediction, residuals[p][order[p][mb]], n)
+    return recon
+
+
+def intra_levels_blocks(layout: Layout, cur: Planes, quant: Quantiser) -> tuple[list[I64], I64]:
+    """An I-frame coded macroblock by macroblock in raster order: each 8x8 luma quadrant
+    predicted from its reconstructed neighbours by the `predict_8x8` mode of least SATD +
+    lambda * mode bits (1 for the `most_probable_mode`, else 4; lambda 0.4 * step), chroma by
+    the `intra_predict` mode of least SAD. Returns the levels and, in the vectors, the chroma
+    mode (column 0) and the four luma modes (column 1, quadrant k in bits 4k..4k+3)."""
+    inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
+    forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
+    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
+    recon = [np.zeros(shape, dtype=np.int64) for shape in layout.padded]
+    levels = [
+        np.zeros((total, n * n), dtype=np.int64)
+        for total, n in zip(layout.nblocks, layout.sizes, strict=True)
+    ]
+    order = mb_block_order(layout)
+    source = [plane.astype(np.int64) for plane in cur]
+    vectors = np.zeros((layout.nmb, 2), dtype=np.int64)
+    grid = np.zeros((2 * layout.mby, 2 * layout.mbx), dtype=np.int64)
+    lam = 0.4 * quant.flat_y
+    for mb in range(layout.nmb):
+        r, c = divmod(mb, layout.mbx)
+        packed = 0
+        for k in range(4):
+            by, bx = 2 * r + k // 2, 2 * c + k % 2
+            y0, x0 = 8 * by, 8 * bx
+            top_right = has_top_right(k, r, c, layout.mbx)
+            likely = most_probable_mode(grid, by, bx)
+            candidates = [
+                mode
+                for mode in range(LUMA_MODES)
+                if (y0 > 0 or not NEEDS_TOP[mode]) and (x0 > 0 or not NEEDS_LEFT[mode])
+            ]
+            predictions = np.stack(
+                [predict_8x8(recon[0], y0, x0, mode, top_right) for mode in candidates]
+            )
+            target = source[0][y0 : y0 + 8, x0 : x0 + 8]
+            bits = np.array([1 if mode == likely else 4 for mode in candidates])
+            costs = hadamard_cost(target[None] - predictions) + lam * bits
+            choice = int(np.argmin(costs))
+            grid[by, bx] = candidates[choice]
+            packed |= candidates[choice] << (4 * k)
+            blocks = order[0][mb][quadrant_blocks(k)]
+            found = quantise_levels(
+                to_blocks(target - predictions[choice], LUMA_T),
+                FORWARD_Y,
+                quant.steps_y,
+                INTRA_ROUNDING,
+                quant.prices[0],
+            )
+            levels[0][blocks] = found
+            decoded = dequantise(found, quant.steps_y, INVERSE_Y)
+            intra_block(recon[0], y0, x0, 8, predictions[choice], decoded, LUMA_T)
+        vectors[mb, 1] = packed
+        size = MACROBLOCK // 2
+        y0, x0 = r * size, c * size
+        chroma_modes = [0] + ([1] if r else []) + ([2] if c else []) + ([3] if r and c else [])
+        best, best_cost, best_predictions = 0, -1, []
+        for mode in chroma_modes:
+            predictions_c = [intra_predict(recon[p], y0, x0, size, mode) for p in (1, 2)]
+            cost = sum(
+                int(np.abs(source[p][y0 : y0 + size, x0 : x0 + size] - prediction).sum())
+                for p, prediction in zip((1, 2), predictions_c, strict=True)
+            )
+            if best_cost < 0 or cost < best_cost:
+                best, best_cost, best_predictions = mode, cost, predictions_c
+        vectors[mb, 0] = best
+        for p, prediction in zip((1, 2), best_predictions, strict=True):
+            n = layout.sizes[p]
+            residual = source[p][y0 : y0 + size, x0 : x0 + size] - prediction
+            found = quantise_levels(
+                to_blocks(residual, n), forwards[p], steps[p], INTRA_ROUNDING, quant.prices[p]
+            )
+            levels[p][order[p][mb]] = found
+            decoded = dequantise(found, steps[p], inverses[p])
+            intra_block(recon[p], y0, x0, size, prediction, decoded, n)
+    return levels, vectors
+
+
+def intra_planes_blocks(
+    layout: Layout, quant: Quantiser, vectors: I64, levels: list[I64]
+) -> list[I64]:
+    """Inverse of `intra_levels_blocks`: planes before the loop filter, macroblock by
+    macroblock, quadrant by quadrant."""
+    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
+    inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
+    recon = [np.zeros(shape, dtype=np.int64) for shape in layout.padded]
+    order = mb_block_order(layout)
+    residuals = [dequantise(levels[p], steps[p], inverses[p]) for p in range(3)]
+    for mb in range(layout.nmb):
+        r, c = divmod(mb, layout.mbx)
+        packed = int(vectors[mb, 1])
+        for k in range(4):
+            y0, x0 = 8 * (2 * r + k // 2), 8 * (2 * c + k % 2)
+            mode = (packed >> (4 * k)) & 15
+            prediction = predict_8x8(recon[0], y0, x0, mode, has_top_right(k, r, c, layout.mbx))
+            residual = residuals[0][order[0][mb][quadrant_blocks(k)]]
+            intra_block(recon[0], y0, x0, 8, prediction, residual, LUMA_T)
+        size = MACROBLOCK // 2
+        for p in (1, 2):
+            prediction = intra_predict(recon[p], r * size, c * size, size, int(vectors[mb, 0]))
+            intra_block(
+                recon[p],
+                r * size,
+                c * size,
+                size,
+                prediction,
+                residuals[p][order[p][mb]],
+                layout.sizes[p],
+            )
     return recon
 
 

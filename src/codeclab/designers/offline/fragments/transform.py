@@ -16,6 +16,8 @@ from codeclab.designers.offline.fragments.types import F64, I64
 IDCT_BITS = 13
 IDCT_SCALE = float(1 << (2 * IDCT_BITS))
 EOB = 255
+UNARY_CAP = 13
+"""Unary bins of a level's remainder before its Exp-Golomb escape (CABAC's LEVEL_PREFIX)."""
 STEP_MULT = (16, 18, 20, 23, 25, 29)
 LOG_BASE = (10, 11, 13, 14, 16, 18)
 JPEG_LUMA = (
@@ -149,8 +151,20 @@ def quant_steps(n: int, chroma: bool, base: int) -> I64:
     return flat
 
 
+class Prices:
+    """Lagrangian prices (lambda * estimated bits) of the symbols of a level at each zig-zag
+    position of a coded block, for rate-distortion optimised quantisation (`levels_rdoq`)."""
+
+    def __init__(self, zero: F64, significant: F64, last: F64, magnitude: F64) -> None:
+        self.zero = zero  # (ncoef,) a zero level before the block's last level
+        self.significant = significant  # (ncoef,) a nonzero level there: its flags and sign
+        self.last = last  # (ncoef,) added where the level is the block's last
+        self.magnitude = magnitude  # (5,) one, more, each unary bin, unary stop, bypass bit
+
+
 class Quantiser:
-    """Steps of one quality and frame type; `flat_y`/`flat_c` are the steps of weight 16."""
+    """Steps of one quality and frame type; `flat_y`/`flat_c` are the steps of weight 16.
+    `prices`: per plane, the level prices RDOQ uses for the frame being coded (None: none)."""
 
     def __init__(self, quality: int, offset: int) -> None:
         base = offset_base(quality_base(quality), offset)
@@ -159,6 +173,7 @@ class Quantiser:
         self.steps_c = quant_steps(CHROMA_T, True, chroma)
         self.flat_y = max(1, (16 * base + 128) // 256)
         self.flat_c = max(1, (16 * chroma + 128) // 256)
+        self.prices: list[Prices | None] = [None, None, None]
 
 
 def quantise(blocks: F64, forward: F64, steps: I64, rounding: float) -> I64:
@@ -169,6 +184,72 @@ def quantise(blocks: F64, forward: F64, steps: I64, rounding: float) -> I64:
     levels = np.clip(np.trunc(scaled), -32767, 32767).astype(np.int64)
     levels[:, EOB:] = 0  # EOB is the largest run symbol: a 16x16 block codes 255 coefficients
     return levels
+
+
+def levels_deadzone(
+    blocks: F64, forward: F64, steps: I64, rounding: float, prices: Prices | None
+) -> I64:
+    """Levels by dead-zone rounding (`quantise`); no prices needed."""
+    return quantise(blocks, forward, steps, rounding)
+
+
+def magnitude_prices(magnitudes: F64, prices: Prices) -> F64:
+    """Prices of level magnitudes (>= 1) beyond their significance: a greater-than-one flag,
+    a unary remainder of up to LEVEL_PREFIX bins, an Exp-Golomb escape in bypass."""
+    one, more, unary, stop, bypass = prices.magnitude
+    extra = np.maximum(magnitudes - 2, 0)
+    escape = np.maximum(extra - UNARY_CAP, 0)
+    golomb = 2 * np.floor(np.log2(escape + 1)) + 1
+    priced: F64 = np.where(
+        magnitudes <= 1,
+        one,
+        more
+        + unary * np.minimum(extra, UNARY_CAP)
+        + np.where(extra < UNARY_CAP, stop, 0.0)
+        + np.where(extra >= UNARY_CAP, bypass * golomb, 0.0),
+    )
+    return priced
+
+
+def levels_rdoq(
+    blocks: F64, forward: F64, steps: I64, rounding: float, prices: Prices | None
+) -> I64:
+    """Rate-distortion optimised levels (as HM's RDOQ): each coefficient takes the magnitude
+    nearest its value or one less, whichever costs less in squared error (the transform is
+    orthonormal: coefficient error = pixel error) plus `prices`; then each block ends at the
+    last level where the total cost is least, or codes nothing. Without prices, `quantise`."""
+    if prices is None:
+        return quantise(blocks, forward, steps, rounding)
+    coefs: F64 = blocks @ forward
+    magnitude = np.abs(coefs) / steps
+    weight = steps.astype(np.float64) ** 2
+    upper = np.floor(magnitude + 0.5)
+    lower = np.maximum(upper - 1, 0)
+    costs = []
+    for candidate in (upper, lower):
+        rate = np.where(
+            candidate > 0,
+            prices.significant + magnitude_prices(candidate, prices),
+            prices.zero,
+        )
+        costs.append((magnitude - candidate) ** 2 * weight + rate)
+    take_lower = costs[1] < costs[0]
+    chosen = np.where(take_lower, lower, upper)
+    kept = np.where(take_lower, costs[1], costs[0])
+    dropped = magnitude**2 * weight  # a coefficient after the last level: no bits at all
+    tail = dropped.sum(axis=1, keepdims=True) - np.cumsum(dropped, axis=1)
+    ends = np.cumsum(kept, axis=1) + tail + prices.last
+    ends[chosen == 0] = np.inf
+    last = np.argmin(ends, axis=1)
+    best = ends[np.arange(len(ends)), last]
+    chosen[np.arange(chosen.shape[1])[None, :] > last[:, None]] = 0
+    chosen[dropped.sum(axis=1) <= best] = 0
+    levels = np.clip(np.copysign(chosen, coefs), -32767, 32767).astype(np.int64)
+    levels[:, EOB:] = 0
+    return levels
+
+
+quantise_levels = levels_deadzone
 
 
 def dequantise(levels: I64, steps: I64, inverse: F64) -> F64:
