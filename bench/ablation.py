@@ -61,7 +61,7 @@ TOOLS: dict[str, tuple[str, Any, Any, str]] = {
     ),
     "rdoq": (
         "rdoq_lambda",
-        0.17,
+        0.2,
         0.0,
         "rate-distortion optimised quantisation (levels priced by the CABAC contexts) vs "
         "dead-zone rounding (1/3 intra, 1/6 inter)",

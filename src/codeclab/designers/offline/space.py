@@ -423,7 +423,7 @@ def default_genome() -> Genome:
         partitions="8x8",
         me_lambda=0.4,
         rd_lambda=0.25,
-        rdoq_lambda=0.17,
+        rdoq_lambda=0.2,
         bframes=1,
         b_qp_offset=6,
         b_direct="temporal",

@@ -505,6 +505,18 @@ def int_param(params: dict[str, object], key: str, default: int, low: int, high:
     return round(value)
 
 
+def recode_intra(
+    layout: Layout, cur: Planes, quant: Quantiser, vectors: I64, levels: list[I64]
+) -> tuple[list[I64], I64]:
+    """An I-frame coded again, RDOQ pricing its levels by the contexts that coding its first
+    pass (`vectors`, `levels`) trained: fresh contexts price every bin at one bit."""
+    trained = payload_models(SECTIONS)
+    write_payload(layout, None, vectors, levels, trained, 0, np.zeros_like(vectors), None)
+    quant.prices = level_prices(trained, True, RDOQ_LAMBDA * quant.flat_y**2)
+    found: tuple[list[I64], I64] = intra_coding(layout, cur, quant)
+    return found
+
+
 class Encoder:
     """I/P-frame encoder; keeps the decoder's exact reconstruction as its references."""
 
@@ -561,6 +573,8 @@ class Encoder:
         quant.prices = level_prices(self.models, intra, RDOQ_LAMBDA * quant.flat_y**2)
         if intra:
             levels, vectors = intra_coding(layout, cur, quant)
+            if RDOQ_LAMBDA:
+                levels, vectors = recode_intra(layout, cur, quant, vectors, levels)
         else:
             modes, vectors, levels, self.hint, deltas = inter_coding(
                 layout, refs, cur, self.hint, quant, self.temporal
