@@ -502,18 +502,20 @@ def estimate(cur: U8, refs: list[U8], hint: I64, step: int, temporal: I64) -> tu
     best_sad = np.full(len(blocks), np.iinfo(np.int64).max)
     integer = np.zeros((len(blocks), 2), dtype=np.int64)
     for index, ref in enumerate(refs):
-        found, sad = motion_search(cur, ref, hint, ME_LAMBDA * step)
+        found, sad = motion_search(cur, ref, hint * (index + 1), ME_LAMBDA * step)
+        if index == 0:
+            integer = found.copy()
         vectors = found
         if SUBPEL > 1:
             margin = SEARCH_RANGE + 2
             vectors, sad = refine_subpel(blocks, extend(ref, margin), margin, found, sad, oy, ox)
+        sad = sad + int(ME_LAMBDA * step * index)  # the reference index's bit
         better = sad < best_sad
         best_sad[better], best_vectors[better], best_ref[better] = (
             sad[better],
             vectors[better],
             index,
         )
-        integer[better] = found[better]
     if ME_LAMBDA:
         best_vectors, best_sad = regularise(
             blocks, refs, best_vectors, best_ref, best_sad, ME_LAMBDA * step, temporal
