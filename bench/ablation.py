@@ -46,7 +46,7 @@ TOOLS: dict[str, tuple[str, Any, Any, str]] = {
         "cabac",
         "lzma",
         "CABAC-like coding of modes, MVDs, coefficients vs lzma (both without B-frames, AMVP, "
-        "RDOQ and 8x8 intra directions, which need CABAC)",
+        "RDOQ, 8x8 intra directions and intra P macroblocks, which need CABAC)",
     ),
     "sixtap": ("interpolation", "sixtap", "bilinear", "H.264 6-tap luma interpolation"),
     "quarter_pel": ("subpel", "quarter", "half", "quarter-pel motion vs half-pel"),
@@ -83,6 +83,12 @@ TOOLS: dict[str, tuple[str, Any, Any, str]] = {
         "16x16",
         "P-frame macroblocks split into four 8x8 partitions where RD says so vs whole",
     ),
+    "p_intra": (
+        "p_intra",
+        1,
+        0,
+        "P-frame macroblocks coded intra (DC/V/H/plane) where RD says so vs always inter",
+    ),
     "median_skip": ("skip_mv", "median", "zero", "H.264 P_Skip vectors vs (0, 0) skips"),
     "amvp": ("mv_pred", "amvp", "median", "median-or-temporal MV predictor vs median only"),
     "two_refs": ("num_refs", 2, 1, "two reference frames vs one"),
@@ -91,7 +97,13 @@ TOOLS: dict[str, tuple[str, Any, Any, str]] = {
 side the best genome is not on differs from it in that knob only."""
 
 COMMON: dict[str, dict[str, Any]] = {
-    "cabac": {"bframes": 0, "mv_pred": "median", "rdoq_lambda": 0.0, "intra_pred": "modes"},
+    "cabac": {
+        "bframes": 0,
+        "mv_pred": "median",
+        "rdoq_lambda": 0.0,
+        "intra_pred": "modes",
+        "p_intra": 0,
+    },
     "rdoq": {"intra_rounding": 0.33, "inter_rounding": 0.17},
     "intra_modes": {"intra_pred": "modes"},
 }

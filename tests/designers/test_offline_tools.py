@@ -39,6 +39,9 @@ TOOLS: dict[str, dict[str, object]] = {
     "whole_macroblocks": {"partitions": "16x16"},
     "dead_zone_quantiser": {"rdoq_lambda": 0.0},
     "intra_8x8_directions_all_intra": {"intra_period": 1},
+    "no_p_intra": {"p_intra": 0},
+    "p_intra_two_refs_whole_macroblocks": {"p_intra": 1, "num_refs": 2, "partitions": "16x16"},
+    "p_intra_dead_zone_4x4_transform": {"p_intra": 1, "rdoq_lambda": 0.0, "transform_size": 4},
     "intra_8x8_directions_4x4_transform": {"intra_pred": "blocks", "transform_size": 4},
     "rdoq_16x16_transform_all_intra": {"transform_size": 16, "intra_period": 1},
 }
@@ -127,7 +130,7 @@ def test_b_frame_genome_round_trips_real_frames_bit_exactly_in_display_order(
 
 def test_cabac_codes_the_same_decisions_in_fewer_bytes_than_lzma(carphone: list[Planes]) -> None:
     lzma = tool_genome({"entropy": "lzma", "bframes": 0})  # the byte back ends have no B-frames,
-    # AMVP, partitions, RDOQ or 8x8 intra directions: the CABAC side goes without them too
+    # AMVP, partitions, RDOQ, 8x8 intra directions or intra P macroblocks: nor does CABAC here
     cabac = tool_genome(
         {
             "entropy": "cabac",
@@ -136,6 +139,7 @@ def test_cabac_codes_the_same_decisions_in_fewer_bytes_than_lzma(carphone: list[
             "partitions": "16x16",
             "rdoq_lambda": 0.0,
             "intra_pred": "modes",
+            "p_intra": 0,
         }
     )
     lzma_run = run_codec(load(render(lzma), "lzma"), carphone, 40)
@@ -171,6 +175,7 @@ def test_every_new_knob_value_gives_a_distinct_codec() -> None:
         ("b_direct", "zero"),
         ("rdoq_lambda", 0.0),
         ("intra_pred", "modes"),
+        ("p_intra", 0),
     ):
         assert replace(base, **{name: value}).key() != base.key(), name
     assert replace(base, macroblock=8).canonical().partitions == "16x16"
@@ -178,6 +183,8 @@ def test_every_new_knob_value_gives_a_distinct_codec() -> None:
     assert replace(base, subpel="none").canonical().interpolation == "bilinear"
     assert replace(base, bframes=2, entropy="lzma").canonical().bframes == 0
     assert replace(base, entropy="lzma").canonical().rdoq_lambda == 0.0
+    assert replace(base, entropy="lzma").canonical().p_intra == 0
+    assert replace(base, macroblock=8).canonical().p_intra == 0
     assert replace(base, intra_pred="blocks", macroblock=8).canonical().intra_pred == "modes"
     assert replace(base, intra_pred="blocks", transform_size=16).canonical().intra_pred == "modes"
     assert replace(base, inter_rounding=0.5).key() == base.key()  # RDOQ does the rounding
@@ -409,7 +416,7 @@ def test_rdoq_without_prices_per_bit_rounds_to_nearest_and_with_them_costs_less(
     bits) against both nearest rounding and the dead zone, by coding fewer levels."""
     blocks, steps = random_blocks(1)
     nearest = transform.quantise(blocks, transform.FORWARD_Y, steps, 0.5)
-    free = transform.Prices(np.zeros(64), np.zeros(64), np.zeros(64), np.zeros(5))
+    free = transform.Prices(np.zeros(64), np.zeros(64), np.zeros(64), np.zeros(5), 1.0)
     np.testing.assert_array_equal(
         transform.levels_rdoq(blocks, transform.FORWARD_Y, steps, 0.5, free), nearest
     )
@@ -570,3 +577,33 @@ def test_8x8_luma_modes_round_trip_through_the_coder_against_the_most_probable()
     np.testing.assert_array_equal(parsed, vectors)
     hits = int((bins[contexts == cabac.CTX_LUMA_MODE]).sum())
     assert 0 < hits < quadrants.size  # some modes are the predicted one, some are not
+
+
+def test_p_frames_code_uncovered_flat_content_intra_and_decode_it_exactly() -> None:
+    """A flat square appears over a noise texture the reference holds nowhere: motion
+    compensation cannot predict it, its own decoded neighbours can (from the macroblock left
+    of it or above it on), so those macroblocks are coded intra, and the decoder reproduces
+    the encoder's frame. Without the tool every macroblock stays inter, at more bytes."""
+    rng = np.random.default_rng(3)
+    first = rng.integers(0, 256, (64, 96)).astype(np.uint8)
+    second = first.copy()
+    second[16:64, 32:96] = 200
+    chroma = np.full((32, 48), 128, dtype=np.uint8)
+    frames = [(first, chroma, chroma), (second, chroma, chroma)]
+    sizes = {}
+    for p_intra in (1, 0):
+        codec = load(render(tool_genome({"bframes": 0, "p_intra": p_intra})), "p_intra")
+        encoder = codec.Encoder(96, 64, 30.0, {"quality": 60})
+        encoder.encode(*frames[0])
+        layout, quant = encoder.layout, codec.frame_quantiser(encoder.quantisers, 60, False)
+        modes = codec.inter_coding(
+            layout, encoder.refs, frames[1], encoder.hint, quant, encoder.temporal
+        )[0]
+        intra = np.flatnonzero(modes >= frame.INTRA_MB)
+        assert (intra.size > 0) == bool(p_intra)
+        run = run_codec(codec, frames, 60)
+        for plane, expected in zip(run.decoded[1], run.reconstructions[1], strict=True):
+            np.testing.assert_array_equal(plane, expected)
+        assert np.abs(run.decoded[1][0][16:64, 48:96].astype(int) - 200).mean() < 2
+        sizes[p_intra] = len(run.packets[1])
+    assert sizes[1] < sizes[0]

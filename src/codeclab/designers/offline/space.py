@@ -69,6 +69,12 @@ KNOBS: tuple[KnobSpec, ...] = (
     ),
     KnobSpec("num_refs", (1, 2), "reference frames a macroblock may predict from"),
     KnobSpec(
+        "p_intra",
+        (0, 1),
+        "P-frame macroblocks may be intra (DC / V / H / plane from decoded neighbours) where "
+        "that costs less (16x16 macroblocks, CABAC only)",
+    ),
+    KnobSpec(
         "search",
         ("diamond", "coarse_to_fine", "hybrid", "full"),
         "integer motion search: diamond descent from the last frame's vector, exhaustive on "
@@ -155,6 +161,7 @@ class Genome:
     b_qp_offset: int = 2
     b_direct: str = "zero"
     num_refs: int = 1
+    p_intra: int = 0
     search: str = "coarse_to_fine"
     partitions: str = "16x16"
     search_range: int = 16
@@ -237,6 +244,8 @@ class Genome:
             self.entropy != "cabac" or self.macroblock != 16 or self.transform_size > 8
         ):
             changes["intra_pred"] = "modes"
+        if self.entropy != "cabac" or self.intra_only or self.macroblock != 16:
+            changes["p_intra"] = base.p_intra
         if self.entropy != "cabac":
             changes["rdoq_lambda"] = base.rdoq_lambda
         elif self.rdoq_lambda:
@@ -329,6 +338,8 @@ class Genome:
             if g.subpel != "none" and g.interpolation == "sixtap":
                 subpel += " 6-tap"
             refs = f", {g.num_refs} refs" if g.num_refs > 1 else ""
+            if g.p_intra:
+                parts.append("intra macroblocks in P-frames")
             if g.bframes:
                 plural = "s" if g.bframes > 1 else ""
                 direct = ", temporal direct" if g.b_direct == "temporal" else ""
@@ -402,7 +413,8 @@ def inter_dct_like() -> Genome:
 def default_genome() -> Genome:
     """A strong starting design: the inter codec with the tools that measured best together
     (bench/ablation.py): CABAC, hybrid quarter-pel 6-tap motion search with MV costs and AMVP,
-    8x8 partitions, RD decisions, rate-distortion optimised quantisation, one B-frame per
+    8x8 partitions, intra macroblocks in P-frames, RD decisions, rate-distortion optimised
+    quantisation, one B-frame per
     P-frame with temporal direct skips, H.264's 8x8 intra directions, 8x8 transforms with a
     sloped matrix, I-frames 6 QP finer than P-frames (B-frames 6 coarser), deblocking."""
     return replace(
@@ -424,6 +436,7 @@ def default_genome() -> Genome:
         me_lambda=0.4,
         rd_lambda=0.25,
         rdoq_lambda=0.2,
+        p_intra=1,
         bframes=1,
         b_qp_offset=6,
         b_direct="temporal",

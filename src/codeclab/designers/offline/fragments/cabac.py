@@ -26,6 +26,7 @@ from codeclab.designers.offline.fragments.config import (
     CHROMA_T,
     INTRA_PRED,
     LUMA_T,
+    P_INTRA,
     PARTITIONS,
     SKIP_MEDIAN,
     SUBPEL,
@@ -38,6 +39,7 @@ from codeclab.designers.offline.fragments.entropy import (
     entropy_models,
 )
 from codeclab.designers.offline.fragments.frame import (
+    INTRA_MB,
     MAX_VECTOR,
     MODE_DC,
     Layout,
@@ -73,7 +75,8 @@ LEVEL_PREFIX = 13
 CTX_B = CTX_COEF + 4 * CAT_STRIDE  # B-frames: skip (3), direction (2), MVDs of 2 lists (64)
 CTX_SPLIT = CTX_B + 72  # split flag (3), per component of partition differences 5
 CTX_LUMA_MODE = CTX_SPLIT + 13  # 2: most probable 8x8 luma mode?, the other modes' bits
-CONTEXTS = CTX_LUMA_MODE + 2
+CTX_P_INTRA = CTX_LUMA_MODE + 2  # 3: is a coded P macroblock intra? (intra neighbours)
+CONTEXTS = CTX_P_INTRA + 3
 
 
 def position_classes(ncoef: int) -> I64:
@@ -260,6 +263,20 @@ def predictor_choice(vectors: I64, median: I64, temporal: I64) -> I64:
     return cheaper
 
 
+def intra_mode_bins(
+    layout: Layout, coded: I64, intra: I64, modes: I64
+) -> tuple[list[I64], list[I64]]:
+    """Contexts and bins, in three parts, of a P-frame's intra macroblocks: per coded
+    macroblock an intra flag (context: intra left and top neighbours), per intra macroblock
+    the two bins of its mode (as I-frames code them)."""
+    near = neighbour_sum(intra.reshape(layout.mby, layout.mbx)).ravel()
+    flagged = np.flatnonzero(coded)
+    mode = modes[intra == 1] - INTRA_MB
+    high = mode >> 1
+    contexts = [CTX_P_INTRA + near[flagged], np.full(mode.size, CTX_INTRA), CTX_INTRA + 1 + high]
+    return contexts, [intra[flagged], high, mode & 1]
+
+
 def motion_bins(
     layout: Layout, modes: I64, vectors: I64, nrefs: int, temporal: I64
 ) -> tuple[I64, I64]:
@@ -267,26 +284,32 @@ def motion_bins(
     each coded macroblock first says which predictor its difference is against."""
     mby, mbx = layout.mby, layout.mbx
     coded = (modes != 0).astype(np.int64)
+    intra = (modes >= INTRA_MB).astype(np.int64)
     skip_ctx = CTX_SKIP + neighbour_sum(coded.reshape(mby, mbx)).ravel()
     owners, contexts, bins = [np.arange(layout.nmb)], [skip_ctx], [coded]
+    if P_INTRA:
+        ctx, mode_bins = intra_mode_bins(layout, coded, intra, modes)
+        owners += [np.flatnonzero(coded), np.flatnonzero(intra), np.flatnonzero(intra)]
+        contexts += ctx
+        bins += mode_bins
+    inter = coded * (1 - intra)
+    moving = np.flatnonzero(inter)
     if nrefs > 1:
-        moving = np.flatnonzero(coded)
         owners.append(moving)
         contexts.append(np.full(moving.size, CTX_REF, dtype=np.int64))
         bins.append(modes[moving] - 1)
     modes_ctx, modes_bins = interleave(owners, contexts, bins)
     median = median_predictors(vectors, mby, mbx)
-    moving = np.flatnonzero(coded)
     owners, contexts, bins = [], [], []
     if AMVP:
-        choice = predictor_choice(vectors, median, temporal) * coded
+        choice = predictor_choice(vectors, median, temporal) * inter
         median = np.where(choice[:, None] == 1, temporal, median)
         near = neighbour_sum(choice.reshape(mby, mbx)).ravel()
         owners.append(2 * np.arange(moving.size, dtype=np.int64))  # before the y component
         contexts.append(CTX_AMVP + near[moving])
         bins.append(choice[moving])
     differences = vectors - median
-    differences[coded == 0] = 0
+    differences[inter == 0] = 0
     mvd_component_bins(layout, differences, moving, CTX_MVD, owners, contexts, bins)
     mv_ctx, mv_bins = interleave(owners, contexts, bins)
     return np.concatenate((modes_ctx, mv_ctx)), np.concatenate((modes_bins, mv_bins))
@@ -357,7 +380,7 @@ def prices_cabac(models: list[list[int]], intra: bool, lam: float) -> list[Price
         significant[-1], ends[-1] = lam, 0.0  # the final position codes neither flag
         gt1, rem = base + CTX_GT1 + 1, base + CTX_REM
         magnitude = np.array([zero_bits[gt1], one_bits[gt1], one_bits[rem], zero_bits[rem], lam])
-        found.append(Prices(zero_bits[sig], significant, ends, magnitude))
+        found.append(Prices(zero_bits[sig], significant, ends, magnitude, lam))
     return found
 
 
@@ -461,7 +484,7 @@ def split_bins(layout: Layout, modes: I64, deltas: I64) -> tuple[I64, I64]:
     four 8x8 partitions from its vector, each component a zero flag, a unary size (adaptive
     contexts per component) and a bypass sign."""
     split: I64 = np.count_nonzero(deltas.reshape(layout.nmb, 8), axis=1).clip(0, 1)
-    coded = np.flatnonzero(modes != 0)
+    coded = np.flatnonzero((modes != 0) & (modes < INTRA_MB))
     near = neighbour_sum(split.reshape(layout.mby, layout.mbx)).ravel()
     values = deltas[split == 1].reshape(-1)  # macroblock, partition, component
     first = CTX_SPLIT + 3 + 5 * np.tile(np.array([0, 1], dtype=np.int64), values.size // 2)
@@ -478,7 +501,7 @@ def parse_splits(decoder: BinDecoder, layout: Layout, modes: I64, vectors: I64) 
     """Inverse of `split_bins`: the partitions' differences (nmb, 4, 2)."""
     mbx = layout.mbx
     split = [0] * layout.nmb
-    for mb in np.flatnonzero(modes).tolist():
+    for mb in np.flatnonzero((modes != 0) & (modes < INTRA_MB)).tolist():
         r, c = divmod(mb, mbx)
         near = (c > 0 and split[mb - 1]) + (r > 0 and split[mb - mbx])
         split[mb] = decoder.bit(CTX_SPLIT + near)
@@ -517,7 +540,13 @@ def parse_motion(
     for mb in range(layout.nmb):
         r, c = divmod(mb, mbx)
         near = (c > 0 and modes[mb - 1] != 0) + (r > 0 and modes[mb - mbx] != 0)
-        if decoder.bit(CTX_SKIP + near):
+        if not decoder.bit(CTX_SKIP + near):
+            continue
+        intra = (c > 0 and modes[mb - 1] >= INTRA_MB) + (r > 0 and modes[mb - mbx] >= INTRA_MB)
+        if P_INTRA and decoder.bit(CTX_P_INTRA + intra):
+            high = decoder.bit(CTX_INTRA)
+            modes[mb] = INTRA_MB + 2 * high + decoder.bit(CTX_INTRA + 1 + high)
+        else:
             modes[mb] = 1 + (decoder.bit(CTX_REF) if nrefs > 1 else 0)
     vectors = [[0, 0] for _ in range(layout.nmb)]
     sizes = [[0, 0] for _ in range(layout.nmb)]
@@ -527,6 +556,8 @@ def parse_motion(
         if not modes[mb]:
             if SKIP_MEDIAN:
                 vectors[mb] = skip_vector(vectors, mb, mbx)
+            continue
+        if modes[mb] >= INTRA_MB:
             continue
         r, c = divmod(mb, mbx)
         predicted = median_vector(vectors, mb, mbx)

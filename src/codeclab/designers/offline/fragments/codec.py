@@ -29,6 +29,7 @@ from codeclab.designers.offline.fragments.config import (
 )
 from codeclab.designers.offline.fragments.entropy import read_lengths, write_lengths
 from codeclab.designers.offline.fragments.frame import (
+    INTRA_MB,
     SECTIONS,
     TAG_INTRA,
     TAG_PREDICTED,
@@ -36,7 +37,9 @@ from codeclab.designers.offline.fragments.frame import (
     frame_quantiser,
     inter_planes,
     intra_coding,
+    intra_predict,
     is_intra,
+    mb_block_order,
     motion_keys,
     predict_frame,
     push_reference,
@@ -58,6 +61,8 @@ from codeclab.designers.offline.fragments.transform import (
     INVERSE_Y,
     Quantiser,
     dequantise,
+    from_blocks,
+    level_bits,
     quantise_levels,
     to_blocks,
 )
@@ -190,6 +195,9 @@ def code_inter(
         if np.array_equal(settled, skips):
             break
         skips = settled
+    modes, vectors, kept, deltas = intra_macroblocks(
+        layout, cur, quant, modes, vectors, kept, prediction, deltas
+    )
     decided = modes
     modes, vectors = settle_skips(layout, modes, vectors, ref_index, skips)
     revived = (decided == 0) & (modes != 0)
@@ -198,6 +206,102 @@ def code_inter(
             plane_kept[revived[mb]] = plane_levels[revived[mb]]
     deltas[modes == 0] = 0
     return modes, vectors, kept, hint, deltas
+
+
+def intra_none(
+    layout: Layout,
+    cur: Planes,
+    quant: Quantiser,
+    modes: I64,
+    vectors: I64,
+    levels: list[I64],
+    prediction: list[I64],
+    deltas: I64,
+) -> tuple[I64, I64, list[I64], I64]:
+    """P-frames have no intra macroblocks: the decisions as they are."""
+    return modes, vectors, levels, deltas
+
+
+def intra_mbs(
+    layout: Layout,
+    cur: Planes,
+    quant: Quantiser,
+    modes: I64,
+    vectors: I64,
+    levels: list[I64],
+    prediction: list[I64],
+    deltas: I64,
+) -> tuple[I64, I64, list[I64], I64]:
+    """Macroblocks of a P-frame turned intra where that costs less: in raster order, each
+    macroblock whose best `intra_predict` mode (from the pixels reconstructed so far: the
+    inter decisions' prediction plus residual, and the intra macroblocks before it) has less
+    luma SAD than its motion-compensated prediction is coded both ways, and kept intra when
+    its SSD + lambda * bits is lower (lambda as RD decisions, at least 0.12 * step^2)."""
+    lam = max(RD_LAMBDA, 0.12) * quant.flat_y * quant.flat_y
+    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
+    forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
+    inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
+    order = mb_block_order(layout)
+    source = [plane.astype(np.int64) for plane in cur]
+    recon = []
+    for p in range(3):
+        (h, w), n = layout.padded[p], layout.sizes[p]
+        residual = dequantise(levels[p], steps[p], inverses[p])
+        blocks = to_blocks(prediction[p], n) + residual
+        recon.append(np.clip(from_blocks(blocks, n, h, w), 0, 255))
+    modes, vectors, deltas = modes.copy(), vectors.copy(), deltas.copy()
+    levels = [plane_levels.copy() for plane_levels in levels]
+    median = median_predictors(vectors, layout.mby, layout.mbx)
+    motion_bits = np.where(modes != 0, 1 + vector_bits(vectors - median), 1.0)
+    for mb in range(layout.nmb):
+        r, c = divmod(mb, layout.mbx)
+        y0, x0 = r * MACROBLOCK, c * MACROBLOCK
+        target = source[0][y0 : y0 + MACROBLOCK, x0 : x0 + MACROBLOCK]
+        inter_sad = int(
+            np.abs(target - prediction[0][y0 : y0 + MACROBLOCK, x0 : x0 + MACROBLOCK]).sum()
+        )
+        options = [0] + ([1] if r else []) + ([2] if c else []) + ([3] if r and c else [])
+        sads = [
+            int(np.abs(target - intra_predict(recon[0], y0, x0, MACROBLOCK, mode)).sum())
+            for mode in options
+        ]
+        if min(sads) >= inter_sad:
+            continue
+        mode = options[int(np.argmin(sads))]
+        inter_cost, intra_cost = lam * motion_bits[mb], lam * 4.0
+        coded, decoded = [], []
+        for p in range(3):
+            size, n = (MACROBLOCK if p == 0 else MACROBLOCK // 2), layout.sizes[p]
+            ys, xs = (r * size, c * size)
+            area = (slice(ys, ys + size), slice(xs, xs + size))
+            blocks = order[p][mb]
+            inter_cost += float(((source[p][area] - recon[p][area]) ** 2).sum())
+            inter_cost += lam * float(level_bits(levels[p][blocks], quant.prices[p]).sum())
+            predicted = intra_predict(recon[p], ys, xs, size, mode)
+            found = quantise_levels(
+                to_blocks(source[p][area] - predicted, n),
+                forwards[p],
+                steps[p],
+                INTER_ROUNDING,
+                quant.prices[p],
+            )
+            pixels = to_blocks(predicted, n) + dequantise(found, steps[p], inverses[p])
+            pixels = np.clip(from_blocks(pixels, n, size, size), 0, 255)
+            intra_cost += float(((source[p][area] - pixels) ** 2).sum())
+            intra_cost += lam * float(level_bits(found, quant.prices[p]).sum())
+            coded.append(found)
+            decoded.append(pixels)
+        if intra_cost >= inter_cost:
+            continue
+        modes[mb], vectors[mb], deltas[mb] = INTRA_MB + mode, 0, 0
+        for p in range(3):
+            size = MACROBLOCK if p == 0 else MACROBLOCK // 2
+            levels[p][order[p][mb]] = coded[p]
+            recon[p][r * size : r * size + size, c * size : c * size + size] = decoded[p]
+    return modes, vectors, levels, deltas
+
+
+intra_macroblocks = intra_none
 
 
 def residual_levels(
@@ -315,7 +419,7 @@ def anchor_references(layout: Layout, modes: I64 | None) -> I64:
     """Each macroblock's reference index in an anchor frame (0 throughout an I-frame)."""
     if modes is None:
         return np.zeros(layout.nmb, dtype=np.int64)
-    found: I64 = np.maximum(modes - 1, 0)
+    found: I64 = np.where(modes >= INTRA_MB, 0, np.maximum(modes - 1, 0))
     return found
 
 

@@ -43,6 +43,9 @@ TAG_INTRA = 0x49
 TAG_PREDICTED = 0x50
 SECTIONS = 9  # modes, vector codes, vector escapes, then runs/codes/escapes of luma and chroma
 MAX_VECTOR = (SEARCH_RANGE + 1) * SUBPEL
+INTRA_MB = 8
+"""P-frame mode of an intra macroblock: INTRA_MB + its `intra_predict` mode (above any
+1 + reference index)."""
 SPLIT_HASH = np.array([1, 7, 61, 509, 4093, 32749, 262139, 2097143], dtype=np.int64)
 """Weights telling apart the partition vectors of split macroblocks in deblocking keys."""
 
@@ -144,7 +147,7 @@ def motion_prediction(
 ) -> list[I64]:
     """The three motion-compensated planes of a P-frame (`modes`: 0 skip, 1 + reference);
     `deltas` (nmb, 4, 2): each 8x8 partition's vector minus its macroblock's, or None."""
-    ref_index = np.maximum(modes - 1, 0)
+    ref_index = np.where(modes >= INTRA_MB, 0, np.maximum(modes - 1, 0))
     size = MACROBLOCK
     if deltas is not None and deltas.any():
         vectors = partition_field(layout, vectors[:, None, :] + deltas)
@@ -550,7 +553,8 @@ def reconstruct(
     """Decode one frame from its decisions: prediction (intra for I-frames; the macroblocks'
     references moved by their vectors, and their partitions' `deltas`, otherwise), plus
     dequantised residual, then the loop filter. `modes` is None for an I-frame, else per
-    macroblock 0 (skip) or 1 + reference."""
+    macroblock 0 (skip), 1 + reference, or INTRA_MB + intra mode (predicted, after the other
+    macroblocks, from its reconstructed neighbours in raster order)."""
     if modes is not None:
         predictions = predict_frame(layout, refs, modes, vectors, deltas)
         keys = motion_keys(layout, modes, vectors)
@@ -559,7 +563,9 @@ def reconstruct(
             keys = keys * 65521 + (deltas.reshape(layout.nmb, 8) * SPLIT_HASH).sum(axis=1)
             if LUMA_T < MACROBLOCK:
                 luma_keys = partition_keys(layout, modes, vectors, deltas)
-        return inter_planes(layout, quant, predictions, keys, levels, luma_keys)
+        intra = np.where(modes >= INTRA_MB, modes - INTRA_MB, -1)
+        keys = np.where(intra >= 0, -1 - np.arange(layout.nmb), keys)  # edges always filtered
+        return inter_planes(layout, quant, predictions, keys, levels, luma_keys, intra)
     flats = (quant.flat_y, quant.flat_c, quant.flat_c)
     decoded = intra_planes(layout, quant, vectors, levels)
     planes = []
@@ -591,21 +597,34 @@ def inter_planes(
     keys: I64,
     levels: list[I64],
     luma_keys: I64 | None = None,
+    intra: I64 | None = None,
 ) -> Planes:
     """Predictions plus dequantised residual, then the loop filter (`keys`: per macroblock, an
     integer telling apart different motion; `luma_keys`: the same per luma transform block,
-    where partitions move differently within a macroblock)."""
+    where partitions move differently within a macroblock). Where `intra` (per macroblock,
+    -1 or an `intra_predict` mode) has a mode, the macroblock is predicted by it, in raster
+    order, from the pixels decoded so far."""
     steps = (quant.steps_y, quant.steps_c, quant.steps_c)
     inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
     flats = (quant.flat_y, quant.flat_c, quant.flat_c)
+    intra_mbs = (
+        [] if intra is None else [(int(mb), int(intra[mb])) for mb in np.flatnonzero(intra >= 0)]
+    )
+    order = mb_block_order(layout) if intra_mbs else []
     planes = []
     for p in range(3):
         (h, w), n = layout.padded[p], layout.sizes[p]
         coded: Bools = (np.count_nonzero(levels[p], axis=1) > 0).reshape(layout.grids[p])
         block_keys = luma_keys if p == 0 and luma_keys is not None else keys[layout.mb_of[p]]
         motion = block_keys.reshape(layout.grids[p])
-        blocks = to_blocks(predictions[p], n) + dequantise(levels[p], steps[p], inverses[p])
+        residual = dequantise(levels[p], steps[p], inverses[p])
+        blocks = to_blocks(predictions[p], n) + residual
         plane = np.clip(from_blocks(blocks, n, h, w), 0, 255)
+        size = MACROBLOCK if p == 0 else MACROBLOCK // 2
+        for mb, mode in intra_mbs:
+            y0, x0 = (mb // layout.mbx) * size, (mb % layout.mbx) * size
+            prediction = intra_predict(plane, y0, x0, size, mode)
+            intra_block(plane, y0, x0, size, prediction, residual[order[p][mb]], n)
         plane = deblock(plane, n, coded, motion, flats[p])
         planes.append(plane.astype(np.uint8))
     return planes[0], planes[1], planes[2]

@@ -155,7 +155,8 @@ class Prices:
     """Lagrangian prices (lambda * estimated bits) of the symbols of a level at each zig-zag
     position of a coded block, for rate-distortion optimised quantisation (`levels_rdoq`)."""
 
-    def __init__(self, zero: F64, significant: F64, last: F64, magnitude: F64) -> None:
+    def __init__(self, zero: F64, significant: F64, last: F64, magnitude: F64, lam: float) -> None:
+        self.lam = lam  # the lambda the prices are in units of (> 0)
         self.zero = zero  # (ncoef,) a zero level before the block's last level
         self.significant = significant  # (ncoef,) a nonzero level there: its flags and sign
         self.last = last  # (ncoef,) added where the level is the block's last
@@ -209,6 +210,27 @@ def magnitude_prices(magnitudes: F64, prices: Prices) -> F64:
         + np.where(extra >= UNARY_CAP, bypass * golomb, 0.0),
     )
     return priced
+
+
+def level_bits(levels: I64, prices: Prices | None) -> F64:
+    """Estimated bits of each block's zig-zag `levels`: by `prices` where there are some, else
+    2 + 2 * log2(1 + |level|) per nonzero level."""
+    magnitude = np.abs(levels)
+    if prices is None:
+        rough: F64 = ((magnitude > 0) * (2 + 2 * np.log2(1 + magnitude))).sum(axis=1)
+        return rough
+    nonzero = magnitude > 0
+    ncoef = levels.shape[1]
+    last = ncoef - 1 - np.argmax(nonzero[:, ::-1], axis=1)
+    within = np.arange(ncoef)[None, :] <= last[:, None]
+    priced = np.where(
+        nonzero,
+        prices.significant + magnitude_prices(magnitude.astype(np.float64), prices),
+        prices.zero,
+    )
+    total = (priced * within).sum(axis=1) + prices.last[last]
+    bits: F64 = np.where(nonzero.any(axis=1), total, 0.0) / prices.lam
+    return bits
 
 
 def levels_rdoq(
