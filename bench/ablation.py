@@ -70,7 +70,18 @@ TOOLS: dict[str, tuple[str, Any, Any, str]] = {
     "transform_8x8": ("transform_size", 8, 4, "8x8 transform vs 4x4"),
     "quant_matrix": ("quant_matrix", "slope", "flat", "sloped quantisation matrix vs flat"),
     "i_frame_qp": ("p_qp_offset", 6, 0, "P-frame step 6 QP above I-frames vs equal"),
-    "b_frames": ("bframes", 1, 0, "one B-frame (6 QP coarser) between anchors vs none"),
+    "b_frames": (
+        "bframes",
+        2,
+        0,
+        "two B-frames (6 QP coarser, one where motion is hard) between anchors vs none",
+    ),
+    "adaptive_b_frames": (
+        "b_adapt",
+        1,
+        0,
+        "one B-frame after a P-frame with many intra macroblocks, else two, vs always two",
+    ),
     "temporal_direct": (
         "b_direct",
         "temporal",

@@ -14,7 +14,7 @@ from codeclab.codec.validate import validate_source
 from codeclab.designers.offline.fragments import cabac, codec, frame, motion, transform
 from codeclab.designers.offline.render import render
 from codeclab.designers.offline.space import Genome, default_genome
-from tests.designers.test_offline_render import Planes, load, psnr_y, run_codec
+from tests.designers.test_offline_render import Planes, load, moving_frames, psnr_y, run_codec
 
 I64 = npt.NDArray[np.int64]
 
@@ -93,6 +93,7 @@ def test_tool_genome_renders_a_valid_module_that_round_trips_real_frames_bit_exa
     "changes",
     [
         {"bframes": 1},
+        {"bframes": 2, "b_adapt": 0},
         {"bframes": 1, "b_direct": "zero"},
         {"bframes": 2, "b_qp_offset": 6},
         {"bframes": 2, "num_refs": 2},
@@ -176,6 +177,7 @@ def test_every_new_knob_value_gives_a_distinct_codec() -> None:
         ("rdoq_lambda", 0.0),
         ("intra_pred", "modes"),
         ("p_intra", 0),
+        ("b_adapt", 0),
     ):
         assert replace(base, **{name: value}).key() != base.key(), name
     assert replace(base, macroblock=8).canonical().partitions == "16x16"
@@ -185,6 +187,8 @@ def test_every_new_knob_value_gives_a_distinct_codec() -> None:
     assert replace(base, entropy="lzma").canonical().rdoq_lambda == 0.0
     assert replace(base, entropy="lzma").canonical().p_intra == 0
     assert replace(base, macroblock=8).canonical().p_intra == 0
+    assert replace(base, bframes=1).canonical().b_adapt == 0
+    assert replace(base, p_intra=0).canonical().b_adapt == 0
     assert replace(base, intra_pred="blocks", macroblock=8).canonical().intra_pred == "modes"
     assert replace(base, intra_pred="blocks", transform_size=16).canonical().intra_pred == "modes"
     assert replace(base, inter_rounding=0.5).key() == base.key()  # RDOQ does the rounding
@@ -607,3 +611,26 @@ def test_p_frames_code_uncovered_flat_content_intra_and_decode_it_exactly() -> N
         assert np.abs(run.decoded[1][0][16:64, 48:96].astype(int) - 200).mean() < 2
         sizes[p_intra] = len(run.packets[1])
     assert sizes[1] < sizes[0]
+
+
+def test_adaptive_b_frames_shorten_the_group_after_a_p_frame_full_of_intra_macroblocks() -> None:
+    """Two B-frames per group while the P-frames find their content in their references; one
+    after a P-frame that had to code more than HARD_MOTION of its macroblocks intra per frame
+    of distance; one before the first P-frame. The decoder needs no word of it: each packet
+    carries its anchor and however many B-frames precede it."""
+    codec = load(render(default_genome()), "b_adapt")
+    assert codec.BFRAMES == 2
+    easy = np.ones(99, dtype=np.int64)
+    hard = easy.copy()
+    hard[:10] = frame.INTRA_MB  # 10 % intra over 3 frames: 3.4 % per frame
+    assert codec.b_frames_adaptive(easy, 3) == 2
+    assert codec.b_frames_adaptive(hard, 3) == 1
+    assert codec.b_frames_adaptive(easy, 0) == 1
+    frames = moving_frames(12, 48, 64)
+    run = run_codec(codec, frames, 50)
+    assert len(run.decoded) == 12
+    for decoded, expected in zip(run.decoded, run.reconstructions, strict=True):
+        assert expected is not None
+        for plane, plane_expected in zip(decoded, expected, strict=True):
+            np.testing.assert_array_equal(plane, plane_expected)
+    assert [len(p) > 0 for p in run.packets[:4]] == [True, False, True, False]  # I, B, P, B

@@ -81,6 +81,7 @@ def switch_choices(genome: Genome) -> dict[str, str]:
         "read_payload": "parse_cabac" if cabac_on else "parse_payload_sections",
         "inter_coding": "no_inter" if g.intra_only else "code_inter",
         "intra_macroblocks": "intra_mbs" if g.p_intra else "intra_none",
+        "group_b_frames": "b_frames_adaptive" if g.b_adapt else "b_frames_fixed",
         "encode_b": "encode_b_frame" if g.bframes else "no_b_frame_encode",
         "decode_b": "decode_b_frame" if g.bframes else "no_b_frame_decode",
         "direct_vectors": f"direct_{g.b_direct}",

@@ -67,6 +67,12 @@ KNOBS: tuple[KnobSpec, ...] = (
         "vectors of a skipped B-frame macroblock: (0, 0), or H.264's temporal direct (the "
         "newer anchor's vector of the macroblock, split by the frames' distances)",
     ),
+    KnobSpec(
+        "b_adapt",
+        (0, 1),
+        "B-frames per group: always `bframes`, or one after a P-frame that needed many intra "
+        "macroblocks (motion too hard for long groups; needs p_intra and 2+ B-frames)",
+    ),
     KnobSpec("num_refs", (1, 2), "reference frames a macroblock may predict from"),
     KnobSpec(
         "p_intra",
@@ -160,6 +166,7 @@ class Genome:
     bframes: int = 0
     b_qp_offset: int = 2
     b_direct: str = "zero"
+    b_adapt: int = 0
     num_refs: int = 1
     p_intra: int = 0
     search: str = "coarse_to_fine"
@@ -260,6 +267,14 @@ class Genome:
         if self.intra_only or self.entropy != "cabac" or not self.bframes:
             changes["b_qp_offset"] = base.b_qp_offset
             changes["b_direct"] = base.b_direct
+        if (
+            self.intra_only
+            or self.entropy != "cabac"
+            or self.bframes < 2
+            or not self.p_intra
+            or self.macroblock != 16
+        ):
+            changes["b_adapt"] = base.b_adapt
         if self.entropy != "zlib":
             changes["zlib_level"] = base.zlib_level
         return replace(self, **changes)
@@ -343,6 +358,7 @@ class Genome:
             if g.bframes:
                 plural = "s" if g.bframes > 1 else ""
                 direct = ", temporal direct" if g.b_direct == "temporal" else ""
+                direct += ", adaptive" if g.b_adapt else ""
                 parts.append(f"{g.bframes} B-frame{plural} (QP {g.b_qp_offset:+d}{direct})")
             split = ", 8x8 partitions" if g.partitions == "8x8" else ""
             search = g.search.replace("_", "-")
@@ -414,9 +430,9 @@ def default_genome() -> Genome:
     """A strong starting design: the inter codec with the tools that measured best together
     (bench/ablation.py): CABAC, hybrid quarter-pel 6-tap motion search with MV costs and AMVP,
     8x8 partitions, intra macroblocks in P-frames, RD decisions, rate-distortion optimised
-    quantisation, one B-frame per
-    P-frame with temporal direct skips, H.264's 8x8 intra directions, 8x8 transforms with a
-    sloped matrix, I-frames 6 QP finer than P-frames (B-frames 6 coarser), deblocking."""
+    quantisation, two B-frames per P-frame (one where motion is hard) with temporal direct
+    skips, H.264's 8x8 intra directions, 8x8 transforms with a sloped matrix, I-frames 6 QP
+    finer than P-frames (B-frames 6 coarser), deblocking."""
     return replace(
         inter_dct_like(),
         transform_size=8,
@@ -437,7 +453,8 @@ def default_genome() -> Genome:
         rd_lambda=0.25,
         rdoq_lambda=0.2,
         p_intra=1,
-        bframes=1,
+        bframes=2,
+        b_adapt=1,
         b_qp_offset=6,
         b_direct="temporal",
         entropy="cabac",

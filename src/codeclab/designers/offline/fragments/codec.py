@@ -621,6 +621,30 @@ def recode_intra(
     return found
 
 
+HARD_MOTION = 0.0125
+"""Share of a P-frame's macroblocks coded intra, per frame since the previous anchor, above
+which motion is too hard for long B-frame groups (`b_frames_adaptive`)."""
+
+
+def b_frames_fixed(modes: I64, span: int) -> int:
+    """BFRAMES B-frames between every two anchors."""
+    return BFRAMES
+
+
+def b_frames_adaptive(modes: I64, span: int) -> int:
+    """The B-frames before the next anchor, from the P-frame just coded `span` frames after
+    its reference: BFRAMES, or one where more than HARD_MOTION of its macroblocks per frame
+    of distance had to be intra (content the references do not hold: B-frames far from their
+    anchors would pay for it twice). Before the first P-frame (`span` 0): one."""
+    if not span:
+        return min(BFRAMES, 1)
+    share = float(np.mean(modes >= INTRA_MB)) / span
+    return BFRAMES if share <= HARD_MOTION else min(BFRAMES, 1)
+
+
+group_b_frames = b_frames_fixed
+
+
 class Encoder:
     """I/P-frame encoder; keeps the decoder's exact reconstruction as its references."""
 
@@ -638,12 +662,14 @@ class Encoder:
         self.outputs: list[Planes] = []  # what the decoder outputs for the last packet
         self.pending: list[tuple[int, Planes]] = []  # B-frames waiting for their next anchor
         self.b_quantisers: dict[int, Quantiser] = {}
+        self.b_frames = group_b_frames(np.zeros(0, dtype=np.int64), 0)  # before next anchor
+        self.anchor_index = 0  # frame index of the last anchor
 
     def encode(self, y: U8, u: U8, v: U8) -> bytes:
         cur = self.layout.prepare((y, u, v), self.frame_index)
         index = self.frame_index
         self.frame_index += 1
-        if BFRAMES and index % (BFRAMES + 1) and index % INTRA_PERIOD:
+        if BFRAMES and index % INTRA_PERIOD and len(self.pending) < self.b_frames:
             self.pending.append((index, cur))
             self.outputs = []
             return b""
@@ -688,6 +714,9 @@ class Encoder:
         )
         self.temporal = vectors if modes is not None else np.zeros_like(vectors)
         self.anchor_refs = anchor_references(layout, modes)
+        if modes is not None:
+            self.b_frames = group_b_frames(modes, index - self.anchor_index)
+        self.anchor_index = index
         frame = reconstruct(layout, refs, quant, modes, vectors, levels, deltas)
         self.refs = push_reference(self.refs, frame)
         self.reconstruction = layout.output(frame)
