@@ -16,6 +16,7 @@ from codeclab.designers.offline.fragments.config import (
     MACROBLOCK,
     NUM_REFS,
     P_QP_OFFSET,
+    RD_LAMBDA,
     SEARCH_RANGE,
     SKIP_MEDIAN,
     SUBPEL,
@@ -30,6 +31,7 @@ from codeclab.designers.offline.fragments.transform import (
     Quantiser,
     dequantise,
     from_blocks,
+    level_bits,
     parse_run_length,
     parse_small_ints,
     quantise_levels,
@@ -216,6 +218,9 @@ LUMA_MODES = 9
 0 vertical, 1 horizontal, 2 DC, 3 diagonal down-left, 4 diagonal down-right, 5 vertical-right,
 6 horizontal-down, 7 vertical-left, 8 horizontal-up."""
 MODE_DC = 2
+INTRA_RD_MODES = 5
+"""8x8 intra modes (those of least SATD + lambda * mode bits) each block is coded with to pick
+the one of least SSD + lambda * bits."""
 NEEDS_TOP = (1, 0, 0, 1, 1, 1, 1, 1, 0)
 NEEDS_LEFT = (0, 1, 0, 0, 1, 1, 1, 0, 1)
 ROW, COL = np.mgrid[0:8, 0:8]
@@ -428,10 +433,12 @@ def intra_planes_modes(
 
 def intra_levels_blocks(layout: Layout, cur: Planes, quant: Quantiser) -> tuple[list[I64], I64]:
     """An I-frame coded macroblock by macroblock in raster order: each 8x8 luma quadrant
-    predicted from its reconstructed neighbours by the `predict_8x8` mode of least SATD +
-    lambda * mode bits (1 for the `most_probable_mode`, else 4; lambda 0.4 * step), chroma by
-    the `intra_predict` mode of least SAD. Returns the levels and, in the vectors, the chroma
-    mode (column 0) and the four luma modes (column 1, quadrant k in bits 4k..4k+3)."""
+    predicted from its reconstructed neighbours by a `predict_8x8` mode: of the INTRA_RD_MODES
+    of least SATD + 0.4 * step * mode bits (1 for the `most_probable_mode`, else 4), the one
+    whose coded block costs least SSD + lambda * bits (lambda as RD decisions, at least 0.12 *
+    step^2); chroma by the `intra_predict` mode of least SAD. Returns the levels and, in the
+    vectors, the chroma mode (column 0) and the four luma modes (column 1, quadrant k in bits
+    4k..4k+3)."""
     inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
     forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
     steps = (quant.steps_y, quant.steps_c, quant.steps_c)
@@ -445,6 +452,7 @@ def intra_levels_blocks(layout: Layout, cur: Planes, quant: Quantiser) -> tuple[
     vectors = np.zeros((layout.nmb, 2), dtype=np.int64)
     grid = np.zeros((2 * layout.mby, 2 * layout.mbx), dtype=np.int64)
     lam = 0.4 * quant.flat_y
+    rd_lam = max(RD_LAMBDA, 0.12) * quant.flat_y * quant.flat_y
     for mb in range(layout.nmb):
         r, c = divmod(mb, layout.mbx)
         packed = 0
@@ -464,19 +472,26 @@ def intra_levels_blocks(layout: Layout, cur: Planes, quant: Quantiser) -> tuple[
             target = source[0][y0 : y0 + 8, x0 : x0 + 8]
             bits = np.array([1 if mode == likely else 4 for mode in candidates])
             costs = hadamard_cost(target[None] - predictions) + lam * bits
-            choice = int(np.argmin(costs))
+            best_rd, choice, found, decoded = -1.0, 0, levels[0][:0], np.zeros(0)
+            for option in np.argsort(costs, kind="stable")[:INTRA_RD_MODES].tolist():
+                coded = quantise_levels(
+                    to_blocks(target - predictions[option], LUMA_T),
+                    FORWARD_Y,
+                    quant.steps_y,
+                    INTRA_ROUNDING,
+                    quant.prices[0],
+                )
+                dequantised = dequantise(coded, quant.steps_y, INVERSE_Y)
+                pixels = np.clip(to_blocks(predictions[option], LUMA_T) + dequantised, 0, 255)
+                error = float(((to_blocks(target, LUMA_T) - pixels) ** 2).sum())
+                rate = float(level_bits(coded, quant.prices[0]).sum()) + bits[option]
+                cost = error + rd_lam * rate
+                if best_rd < 0 or cost < best_rd:
+                    best_rd, choice, found, decoded = cost, option, coded, dequantised
             grid[by, bx] = candidates[choice]
             packed |= candidates[choice] << (4 * k)
             blocks = order[0][mb][quadrant_blocks(k)]
-            found = quantise_levels(
-                to_blocks(target - predictions[choice], LUMA_T),
-                FORWARD_Y,
-                quant.steps_y,
-                INTRA_ROUNDING,
-                quant.prices[0],
-            )
             levels[0][blocks] = found
-            decoded = dequantise(found, quant.steps_y, INVERSE_Y)
             intra_block(recon[0], y0, x0, 8, predictions[choice], decoded, LUMA_T)
         vectors[mb, 1] = packed
         size = MACROBLOCK // 2
