@@ -351,6 +351,17 @@ def intra_levels_flat(layout: Layout, cur: Planes, quant: Quantiser) -> tuple[li
     return levels, np.zeros((layout.nmb, 2), dtype=np.int64)
 
 
+def intra_buffers(layout: Layout) -> tuple[list[I64], list[I64], list[I64]]:
+    """What an I-frame's coder fills macroblock by macroblock: the reconstructed planes and
+    the levels of each plane (all zero), and `mb_block_order`."""
+    recon = [np.zeros(shape, dtype=np.int64) for shape in layout.padded]
+    levels = [
+        np.zeros((total, n * n), dtype=np.int64)
+        for total, n in zip(layout.nblocks, layout.sizes, strict=True)
+    ]
+    return recon, levels, mb_block_order(layout)
+
+
 def intra_levels_modes(layout: Layout, cur: Planes, quant: Quantiser) -> tuple[list[I64], I64]:
     """An I-frame coded macroblock by macroblock in raster order, each predicted from its
     reconstructed neighbours with the `intra_predict` mode of least SAD (luma and chroma);
@@ -358,12 +369,7 @@ def intra_levels_modes(layout: Layout, cur: Planes, quant: Quantiser) -> tuple[l
     forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
     inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
     steps = (quant.steps_y, quant.steps_c, quant.steps_c)
-    recon = [np.zeros(shape, dtype=np.int64) for shape in layout.padded]
-    levels = [
-        np.zeros((total, n * n), dtype=np.int64)
-        for total, n in zip(layout.nblocks, layout.sizes, strict=True)
-    ]
-    order = mb_block_order(layout)
+    recon, levels, order = intra_buffers(layout)
     source = [plane.astype(np.int64) for plane in cur]
     vectors = np.zeros((layout.nmb, 2), dtype=np.int64)
     for mb in range(layout.nmb):
@@ -439,15 +445,10 @@ def intra_levels_blocks(layout: Layout, cur: Planes, quant: Quantiser) -> tuple[
     step^2); chroma by the `intra_predict` mode of least SAD. Returns the levels and, in the
     vectors, the chroma mode (column 0) and the four luma modes (column 1, quadrant k in bits
     4k..4k+3)."""
-    inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
     forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
+    inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
     steps = (quant.steps_y, quant.steps_c, quant.steps_c)
-    recon = [np.zeros(shape, dtype=np.int64) for shape in layout.padded]
-    levels = [
-        np.zeros((total, n * n), dtype=np.int64)
-        for total, n in zip(layout.nblocks, layout.sizes, strict=True)
-    ]
-    order = mb_block_order(layout)
+    recon, levels, order = intra_buffers(layout)
     source = [plane.astype(np.int64) for plane in cur]
     vectors = np.zeros((layout.nmb, 2), dtype=np.int64)
     grid = np.zeros((2 * layout.mby, 2 * layout.mbx), dtype=np.int64)
