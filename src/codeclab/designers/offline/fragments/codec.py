@@ -469,18 +469,7 @@ def code_b(
         costs.append(diff.sum(axis=(1, 3)).ravel() + lam * bits)
     choice = np.argmin(np.stack(costs), axis=0).astype(np.int64) + 1
     prediction = select_planes(layout, choice, options)
-    forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
-    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
-    levels = [
-        quantise_levels(
-            to_blocks(cur[p] - prediction[p], n),
-            forwards[p],
-            steps[p],
-            INTER_ROUNDING,
-            quant.prices[p],
-        )
-        for p, n in enumerate(layout.sizes)
-    ]
+    levels = residual_levels(layout, cur, prediction, quant)
     skipped = b_options(layout, refs, direct[0], direct[1])[2]
     chosen = np.where((choice == 2)[:, None], backward, forward)
     zeros = np.zeros_like(chosen)

@@ -417,15 +417,23 @@ def intra_planes_flat(
     return planes
 
 
+def intra_residuals(
+    layout: Layout, quant: Quantiser, levels: list[I64]
+) -> tuple[list[I64], list[I64], list[F64]]:
+    """What an I-frame's decoder fills macroblock by macroblock: the planes (all zero),
+    `mb_block_order`, and each plane's dequantised residual blocks."""
+    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
+    inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
+    recon = [np.zeros(shape, dtype=np.int64) for shape in layout.padded]
+    residuals = [dequantise(levels[p], steps[p], inverses[p]) for p in range(3)]
+    return recon, mb_block_order(layout), residuals
+
+
 def intra_planes_modes(
     layout: Layout, quant: Quantiser, vectors: I64, levels: list[I64]
 ) -> list[I64]:
     """Inverse of `intra_levels_modes`: planes before the loop filter, macroblock by macroblock."""
-    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
-    inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
-    recon = [np.zeros(shape, dtype=np.int64) for shape in layout.padded]
-    order = mb_block_order(layout)
-    residuals = [dequantise(levels[p], steps[p], inverses[p]) for p in range(3)]
+    recon, order, residuals = intra_residuals(layout, quant, levels)
     for mb in range(layout.nmb):
         r, c = divmod(mb, layout.mbx)
         mode = int(vectors[mb, 0])
@@ -525,11 +533,7 @@ def intra_planes_blocks(
 ) -> list[I64]:
     """Inverse of `intra_levels_blocks`: planes before the loop filter, macroblock by
     macroblock, quadrant by quadrant."""
-    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
-    inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
-    recon = [np.zeros(shape, dtype=np.int64) for shape in layout.padded]
-    order = mb_block_order(layout)
-    residuals = [dequantise(levels[p], steps[p], inverses[p]) for p in range(3)]
+    recon, order, residuals = intra_residuals(layout, quant, levels)
     for mb in range(layout.nmb):
         r, c = divmod(mb, layout.mbx)
         packed = int(vectors[mb, 1])
