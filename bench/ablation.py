@@ -67,7 +67,13 @@ TOOLS: dict[str, tuple[str, Any, Any, str]] = {
         "dead-zone rounding (1/3 intra, 1/6 inter)",
     ),
     "deblock": ("deblock", 2, 0, "in-loop deblocking vs none"),
-    "transform_8x8": ("transform_size", 8, 4, "8x8 transform vs 4x4"),
+    "transform_8x8": ("transform_size", 8, 4, "8x8 transform vs 4x4 (both one size)"),
+    "adaptive_transform": (
+        "adaptive_transform",
+        1,
+        0,
+        "per 8x8 luma block one 8x8 or four 4x4 transforms, by RD, vs 8x8 only",
+    ),
     "quant_matrix": ("quant_matrix", "slope", "flat", "sloped quantisation matrix vs flat"),
     "i_frame_qp": ("p_qp_offset", 6, 0, "P-frame step 6 QP above I-frames vs equal"),
     "b_frames": (
@@ -114,13 +120,16 @@ COMMON: dict[str, dict[str, Any]] = {
         "rdoq_lambda": 0.0,
         "intra_pred": "modes",
         "p_intra": 0,
+        "adaptive_transform": 0,
     },
     "rdoq": {"intra_rounding": 0.33, "inter_rounding": 0.17},
     "intra_modes": {"intra_pred": "modes"},
+    "transform_8x8": {"adaptive_transform": 0},
 }
-"""Changes made on both sides of a tool's comparison (B-frames, AMVP and RDOQ exist only with
-CABAC; the dead zones RDOQ replaces are the tuned ones; macroblock-wide intra modes are
-compared with flat I-frames)."""
+"""Changes made on both sides of a tool's comparison (B-frames, AMVP, RDOQ and adaptive
+transform sizes exist only with CABAC; the dead zones RDOQ replaces are the tuned ones;
+macroblock-wide intra modes are compared with flat I-frames; 8x8 vs 4x4 transforms compares
+one size with the other)."""
 
 
 def load_average() -> list[float]:

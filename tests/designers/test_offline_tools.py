@@ -11,7 +11,14 @@ import numpy.typing as npt
 import pytest
 
 from codeclab.codec.validate import validate_source
-from codeclab.designers.offline.fragments import cabac, codec, frame, motion, transform
+from codeclab.designers.offline.fragments import (
+    cabac,
+    codec,
+    frame,
+    loopfilter,
+    motion,
+    transform,
+)
 from codeclab.designers.offline.render import render
 from codeclab.designers.offline.space import Genome, default_genome
 from tests.designers.test_offline_render import Planes, load, moving_frames, psnr_y, run_codec
@@ -44,6 +51,9 @@ TOOLS: dict[str, dict[str, object]] = {
     "p_intra_dead_zone_4x4_transform": {"p_intra": 1, "rdoq_lambda": 0.0, "transform_size": 4},
     "intra_8x8_directions_4x4_transform": {"intra_pred": "blocks", "transform_size": 4},
     "rdoq_16x16_transform_all_intra": {"transform_size": 16, "intra_period": 1},
+    "one_transform_size": {"adaptive_transform": 0},
+    "adaptive_transform_dead_zone_modes": {"rdoq_lambda": 0.0, "intra_pred": "modes"},
+    "adaptive_transform_wht_flat_intra": {"transform": "wht", "intra_pred": "flat"},
 }
 
 
@@ -141,6 +151,7 @@ def test_cabac_codes_the_same_decisions_in_fewer_bytes_than_lzma(carphone: list[
             "rdoq_lambda": 0.0,
             "intra_pred": "modes",
             "p_intra": 0,
+            "adaptive_transform": 0,
         }
     )
     lzma_run = run_codec(load(render(lzma), "lzma"), carphone, 40)
@@ -218,8 +229,12 @@ def test_exp_golomb_bins_round_trip_through_the_decoder() -> None:
     assert [decoder.exp_golomb() for _ in values] == values
 
 
-@pytest.mark.parametrize("ncoef", [16, 64, 256])
-def test_coefficient_bins_round_trip_levels_with_escapes_and_skipped_blocks(ncoef: int) -> None:
+@pytest.mark.parametrize(("ncoef", "split"), [(16, False), (64, False), (256, False), (64, True)])
+def test_coefficient_bins_round_trip_levels_with_escapes_and_skipped_blocks(
+    ncoef: int, split: bool
+) -> None:
+    """Also with 4x4 transform flags: every coded block says whether it is split (uncoded
+    ones are read back as not split) and is coded in the contexts of its kind."""
     rng = np.random.default_rng(ncoef)
     grid = (4, 5)
     levels = rng.choice([0, 0, 0, 0, 0, 1, -1, 2, -3, 15, 40, -900], size=(20, ncoef))
@@ -227,14 +242,23 @@ def test_coefficient_bins_round_trip_levels_with_escapes_and_skipped_blocks(ncoe
     levels[1, -1] = 5  # a level at the last position (its significance is inferred)
     present = rng.random(20) < 0.8
     levels[~present] = 0
-    base = cabac.CTX_COEF
-    contexts, bins = cabac.coefficient_bins(levels.astype(np.int64), present, grid, base)
+    tx4 = rng.random(20) < 0.5 if split else None
+    base, base4 = cabac.CTX_COEF, cabac.CTX_COEF4
+    contexts, bins = cabac.coefficient_bins(
+        levels.astype(np.int64), present, grid, base, tx4, base4
+    )
     probs = [cabac.HALF] * cabac.CONTEXTS
     data = cabac.rc_encode(contexts.tolist(), bins.tolist(), probs)
     decoder = cabac.BinDecoder(data, [cabac.HALF] * cabac.CONTEXTS, "packet")
-    parsed = cabac.parse_coefficients(decoder, present, grid, ncoef, base)
+    parsed, small = cabac.parse_coefficients(
+        decoder, present, grid, ncoef, base, base4 if split else None
+    )
     np.testing.assert_array_equal(parsed, levels)
+    coded = np.count_nonzero(levels, axis=1) > 0
+    np.testing.assert_array_equal(small, coded & tx4 if tx4 is not None else np.zeros(20, bool))
     assert decoder.probs == probs
+    if split:
+        assert (contexts >= base4).any()  # the split blocks' own contexts
 
 
 @pytest.mark.parametrize("amvp", [0, 1])
@@ -456,7 +480,7 @@ def test_rdoq_prices_follow_the_context_probabilities() -> None:
     assert skewed is not None
     position = int(np.flatnonzero(cabac.position_classes(64) == 20)[0])
     assert skewed.zero[position] < 0.1 and skewed.significant[position] > 5.9
-    assert cabac.prices_none(models, True, 1.0) == [None, None, None]
+    assert cabac.prices_none(models, True, 1.0) == [None, None, None, None]
 
 
 def reference_8x8(top: list[int], left: list[int], corner: int, mode: int) -> I64:
@@ -634,3 +658,63 @@ def test_adaptive_b_frames_shorten_the_group_after_a_p_frame_full_of_intra_macro
         for plane, plane_expected in zip(decoded, expected, strict=True):
             np.testing.assert_array_equal(plane, plane_expected)
     assert [len(p) > 0 for p in run.packets[:4]] == [True, False, True, False]  # I, B, P, B
+
+
+def test_split_kernels_are_four_4x4_transforms_interleaved_and_invert_exactly() -> None:
+    """Coefficient j*4 + k of a split 8x8 block is zig-zag coefficient j of the 4x4 transform
+    of its sub-block k; the integer inverse brings back every block bit-exactly at step 1."""
+    rng = np.random.default_rng(5)
+    blocks = rng.integers(-255, 256, (6, 64)).astype(np.float64)
+    forward, inverse = transform.kernels_split(8, 4)
+    small_forward, _ = transform.kernels(4)
+    coefs = blocks @ forward
+    pixels = blocks.reshape(6, 2, 4, 2, 4)
+    for k in range(4):
+        sub = pixels[:, k // 2, :, k % 2, :].reshape(6, 16)
+        np.testing.assert_allclose(coefs[:, k::4], sub @ small_forward, atol=1e-9)
+    steps = np.ones(64, dtype=np.int64)
+    levels = transform.quantise(blocks, forward, steps, 0.5)
+    error = transform.dequantise(levels, steps, inverse) - blocks
+    assert np.abs(error).max() <= 1  # the levels are rounded coefficients
+
+
+def test_adaptive_transform_splits_blocks_whose_detail_sits_in_one_corner() -> None:
+    """A residual confined to one 4x4 corner costs fewer bits and less error as four 4x4
+    transforms; a smooth ramp over the whole block as one 8x8."""
+    rng = np.random.default_rng(9)
+    corner = np.zeros((8, 8))
+    corner[:4, :4] = rng.integers(-60, 61, (4, 4))
+    ramp = np.add.outer(np.arange(8), np.arange(8)) * 6.0 - 42
+    blocks = np.stack([corner.ravel(), ramp.ravel()])
+    quant = transform.Quantiser(60, 0)
+    lam = 0.25 * quant.flat_y**2
+    levels, tx4 = transform.luma_adaptive(blocks, quant, 0.33, lam)
+    assert tx4.tolist() == [True, False]
+    fixed, _ = transform.luma_fixed(blocks, quant, 0.33, lam)
+    np.testing.assert_array_equal(levels[1], fixed[1])
+    residual = transform.luma_residual(levels, quant, tx4)
+    error = ((blocks - residual) ** 2).sum(axis=1)
+    cost = error + lam * transform.luma_bits(levels, quant, tx4)
+    fixed_error = ((blocks - transform.luma_residual(fixed, quant, None)) ** 2).sum(axis=1)
+    assert cost[0] < fixed_error[0] + lam * transform.level_bits(fixed[:1], None)[0]
+
+
+def test_luma_deblocking_filters_the_inner_edges_of_split_blocks_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With no split block the luma deblocking is the 8x8 one; a coded split block has its
+    inner 4x4 edges smoothed, an unsplit coded one does not."""
+    monkeypatch.setattr(loopfilter, "DEBLOCK", 2)
+    monkeypatch.setattr(frame, "deblock", loopfilter.deblock_on)
+    layout = frame.Layout(16, 16, 1)
+    plane = np.tile(np.repeat(np.array([100, 108], dtype=np.int64), 4), (16, 2))  # steps at x4
+    levels = np.zeros((4, 64), dtype=np.int64)
+    levels[:, :4] = 1  # every 4x4 transform of a split block is coded
+    motion = np.zeros((2, 2), dtype=np.int64)
+    whole = frame.deblock_luma(layout, plane, levels, np.zeros(4, bool), motion, 40)
+    coded = np.ones((2, 2), dtype=np.bool_)
+    np.testing.assert_array_equal(whole, frame.deblock(plane, 8, coded, motion, 40))
+    tx4 = np.array([True, False, False, False])
+    split = frame.deblock_luma(layout, plane, levels, tx4, motion, 40)
+    assert (split[:8, 3:5] != plane[:8, 3:5]).all()  # inside the split block: smoothed
+    np.testing.assert_array_equal(split[9:, 3:5], plane[9:, 3:5])  # inside an unsplit one

@@ -34,6 +34,13 @@ class KnobSpec:
 KNOBS: tuple[KnobSpec, ...] = (
     KnobSpec("macroblock", (8, 16), "luma size of a motion-compensated block (chroma: half)"),
     KnobSpec("transform_size", (4, 8, 16), "residual transform size (luma; at most macroblock)"),
+    KnobSpec(
+        "adaptive_transform",
+        (0, 1),
+        "luma 8x8 blocks coded by one 8x8 transform, or each by one 8x8 or four 4x4 ones, "
+        "whichever costs less SSD + lambda * bits (H.264 High's adaptive transform size; 8x8 "
+        "transforms, CABAC only)",
+    ),
     KnobSpec("transform", ("dct", "wht"), "integer-exact DCT-II or Walsh-Hadamard basis"),
     KnobSpec("quant_curve", ("ijg", "log"), "quality -> step: IJG scaling or 6 steps per octave"),
     KnobSpec("quant_matrix", ("flat", "slope", "jpeg"), "per-frequency step weights"),
@@ -154,6 +161,7 @@ class Genome:
 
     macroblock: int = 16
     transform_size: int = 8
+    adaptive_transform: int = 0
     transform: str = "dct"
     quant_curve: str = "log"
     quant_matrix: str = "flat"
@@ -253,6 +261,8 @@ class Genome:
             changes["intra_pred"] = "modes"
         if self.entropy != "cabac" or self.intra_only or self.macroblock != 16:
             changes["p_intra"] = base.p_intra
+        if self.entropy != "cabac" or min(self.transform_size, self.macroblock) != 8:
+            changes["adaptive_transform"] = base.adaptive_transform
         if self.entropy != "cabac":
             changes["rdoq_lambda"] = base.rdoq_lambda
         elif self.rdoq_lambda:
@@ -330,7 +340,9 @@ class Genome:
         parts = [
             "all-intra" if g.intra_only else f"inter (I every {g.intra_period})",
             f"{g.macroblock}x{g.macroblock} MB",
-            f"{g.transform_size}x{g.transform_size} {g.transform.upper()}",
+            f"{g.transform_size}x{g.transform_size}"
+            + ("/4x4" if g.adaptive_transform else "")
+            + f" {g.transform.upper()}",
             f"{g.quant_matrix} {g.quant_curve} quant",
             {
                 "flat": "flat intra",
@@ -439,6 +451,7 @@ def default_genome() -> Genome:
         quant_curve="log",
         quant_matrix="slope",
         intra_pred="blocks",
+        adaptive_transform=1,
         intra_rounding=0.33,
         subpel="quarter",
         interpolation="sixtap",

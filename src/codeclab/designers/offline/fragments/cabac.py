@@ -22,6 +22,7 @@ again at every I-frame.
 import numpy as np
 
 from codeclab.designers.offline.fragments.config import (
+    ADAPTIVE_TRANSFORM,
     AMVP,
     CHROMA_T,
     INTRA_PRED,
@@ -53,7 +54,7 @@ from codeclab.designers.offline.fragments.motion import (
     skip_vector,
     vector_bits,
 )
-from codeclab.designers.offline.fragments.transform import Prices
+from codeclab.designers.offline.fragments.transform import SMALL_T, Prices
 from codeclab.designers.offline.fragments.types import I64, Bools
 
 CABAC_SHIFT = 5
@@ -76,7 +77,11 @@ CTX_B = CTX_COEF + 4 * CAT_STRIDE  # B-frames: skip (3), direction (2), MVDs of 
 CTX_SPLIT = CTX_B + 72  # split flag (3), per component of partition differences 5
 CTX_LUMA_MODE = CTX_SPLIT + 13  # 2: most probable 8x8 luma mode?, the other modes' bits
 CTX_P_INTRA = CTX_LUMA_MODE + 2  # 3: is a coded P macroblock intra? (intra neighbours)
-CONTEXTS = CTX_P_INTRA + 3
+CTX_TX4 = CTX_P_INTRA + 3  # 3: is a coded luma block four 4x4 transforms? (such neighbours)
+CTX_COEF4 = CTX_TX4 + 3  # per category (intra, inter) of 4x4-transformed luma blocks 80
+CONTEXTS = CTX_COEF4 + 2 * CAT_STRIDE
+SPLIT = (LUMA_T // SMALL_T) ** 2
+"""4x4 transforms per luma block where blocks may be split (`kernels_split`)."""
 
 
 def position_classes(ncoef: int) -> I64:
@@ -84,6 +89,13 @@ def position_classes(ncoef: int) -> I64:
     per 8 positions, then all positions beyond 136 together."""
     pos = np.arange(ncoef, dtype=np.int64)
     classes: I64 = np.where(pos < 16, pos, 16 + np.minimum(15, (pos - 16) // 8))
+    return classes
+
+
+def split_classes(ncoef: int) -> I64:
+    """Context class of each position of a block coded as 4x4 transforms (`kernels_split`):
+    its position in its own 4x4 zig-zag scan."""
+    classes: I64 = np.arange(ncoef, dtype=np.int64) // SPLIT
     return classes
 
 
@@ -316,28 +328,45 @@ def motion_bins(
 
 
 def coefficient_bins(
-    levels: I64, present: Bools, grid: tuple[int, int], base: int
+    levels: I64,
+    present: Bools,
+    grid: tuple[int, int],
+    base: int,
+    tx4: Bools | None = None,
+    base4: int = 0,
 ) -> tuple[I64, I64]:
     """(contexts, bins) of one plane's zig-zag `levels` (every block of the plane, raster order)
-    for the blocks where `present` is set: coded-block flags, significance maps, levels."""
+    for the blocks where `present` is set: coded-block flags; given `tx4` (luma of adaptive
+    transform sizes), per coded block whether it is four 4x4 transforms (context: such left
+    and top neighbours); then significance maps and levels, in the contexts from `base4` and
+    by `split_classes` for blocks so split."""
     ncoef = levels.shape[1]
     nonzero = levels != 0
     coded = nonzero.any(axis=1) & present
     near = neighbour_sum(coded.reshape(grid).astype(np.int64)).ravel()
     parts_ctx = [base + CTX_CBF + near[present]]
     parts_bins = [coded[present].astype(np.int64)]
+    small = np.zeros(int(coded.sum()), dtype=np.bool_)
+    if tx4 is not None:
+        flags = tx4 & coded
+        near_small = neighbour_sum(flags.reshape(grid).astype(np.int64)).ravel()
+        parts_ctx.append(CTX_TX4 + near_small[coded])
+        parts_bins.append(flags[coded].astype(np.int64))
+        small = flags[coded]
     blocks = levels[coded]
     if blocks.size:
         mask = nonzero[coded]
         count = blocks.shape[0]
+        block_base = np.where(small, base4, base)
         last = ncoef - 1 - np.argmax(mask[:, ::-1], axis=1)
         span = last + 1
         owner = np.repeat(np.arange(count, dtype=np.int64), span)
         pos = np.arange(int(span.sum()), dtype=np.int64) - np.repeat(np.cumsum(span) - span, span)
-        classes = position_classes(ncoef)[pos]
+        classes = np.where(small[owner], split_classes(ncoef)[pos], position_classes(ncoef)[pos])
+        at = block_base[owner] + classes
         sig = mask[owner, pos]
         inner = pos < ncoef - 1
-        ctx = np.stack((base + CTX_SIG + classes, base + CTX_LAST + classes), axis=1).ravel()
+        ctx = np.stack((at + CTX_SIG, at + CTX_LAST), axis=1).ravel()
         bits = np.stack((sig, pos == last[owner]), axis=1).ravel().astype(np.int64)
         keep = np.stack((inner, inner & sig), axis=1).ravel()
         parts_ctx.append(ctx[keep])
@@ -353,8 +382,9 @@ def coefficient_bins(
         eq1 = np.cumsum(equal) - equal
         gt1 -= gt1[first]
         eq1 -= eq1[first]
-        first_ctx = base + CTX_GT1 + np.where(gt1 > 0, 0, np.minimum(4, 1 + eq1))
-        rest_ctx = base + CTX_REM + np.minimum(4, gt1)
+        level_base = block_base[block]
+        first_ctx = level_base + CTX_GT1 + np.where(gt1 > 0, 0, np.minimum(4, 1 + eq1))
+        rest_ctx = level_base + CTX_REM + np.minimum(4, gt1)
         o, x, b = unary_bins(extra, first_ctx, rest_ctx, LEVEL_PREFIX, 0)
         o.append(np.arange(values.size, dtype=np.int64))
         x.append(np.full(values.size, -1, dtype=np.int64))
@@ -366,14 +396,20 @@ def coefficient_bins(
 
 
 def prices_cabac(models: list[list[int]], intra: bool, lam: float) -> list[Prices | None]:
-    """Per plane, `lam` times the bits each coefficient symbol would cost with the context
-    probabilities `models` hold now (the first level of a block's contexts for magnitudes)."""
+    """Per plane, then for luma blocks coded as 4x4 transforms, `lam` times the bits each
+    coefficient symbol would cost with the context probabilities `models` hold now (the first
+    level of a block's contexts for magnitudes)."""
     probs = np.clip(np.array(models[0], dtype=np.float64) / (1 << PROB_BITS), 1e-3, 1 - 1e-3)
     zero_bits, one_bits = -lam * np.log2(probs), -lam * np.log2(1 - probs)
     found: list[Prices | None] = []
-    for p, ncoef in enumerate((LUMA_T * LUMA_T, CHROMA_T * CHROMA_T, CHROMA_T * CHROMA_T)):
-        base = CTX_COEF + CAT_STRIDE * ((0 if p == 0 else 1) + (0 if intra else 2))
-        classes = position_classes(ncoef)
+    luma, chroma = LUMA_T * LUMA_T, CHROMA_T * CHROMA_T
+    for p, ncoef in enumerate((luma, chroma, chroma, luma)):
+        if p == 3:
+            base = CTX_COEF4 + CAT_STRIDE * (0 if intra else 1)
+            classes = split_classes(ncoef)
+        else:
+            base = CTX_COEF + CAT_STRIDE * ((0 if p == 0 else 1) + (0 if intra else 2))
+            classes = position_classes(ncoef)
         sig, last = base + CTX_SIG + classes, base + CTX_LAST + classes
         significant = one_bits[sig] + zero_bits[last] + lam
         ends = one_bits[last] - zero_bits[last]
@@ -386,7 +422,7 @@ def prices_cabac(models: list[list[int]], intra: bool, lam: float) -> list[Price
 
 def prices_none(models: list[list[int]], intra: bool, lam: float) -> list[Prices | None]:
     """No rate-distortion optimised quantisation: no prices."""
-    return [None, None, None]
+    return [None, None, None, None]
 
 
 level_prices = prices_none
@@ -430,6 +466,7 @@ def payload_cabac(
     modes: I64 | None,
     vectors: I64,
     levels: list[I64],
+    tx4: Bools,
     models: list[list[int]],
     nrefs: int,
     temporal: I64,
@@ -437,7 +474,8 @@ def payload_cabac(
 ) -> bytes:
     """The frame's symbols as one CABAC stream (see the module docstring). I-frames code each
     plane's DC levels as differences along its raster order; with PARTITIONS, a P-frame's
-    motion is followed by its macroblocks' 8x8 partitions (`split_bins`)."""
+    motion is followed by its macroblocks' 8x8 partitions (`split_bins`); with
+    ADAPTIVE_TRANSFORM, each coded luma block says whether it is four 4x4 transforms (`tx4`)."""
     parts_ctx, parts_bins = [], []
     if modes is None:
         cats = (0, 1, 1)
@@ -469,9 +507,13 @@ def payload_cabac(
             ctx, bins = split_bins(layout, modes, deltas)
             parts_ctx.append(ctx)
             parts_bins.append(bins)
+    base4 = CTX_COEF4 + CAT_STRIDE * (0 if modes is None else 1)
     for p in range(3):
         base = CTX_COEF + CAT_STRIDE * cats[p]
-        ctx, bins = coefficient_bins(coded_levels[p], present[p], layout.grids[p], base)
+        small = tx4 if p == 0 and ADAPTIVE_TRANSFORM else None
+        ctx, bins = coefficient_bins(
+            coded_levels[p], present[p], layout.grids[p], base, small, base4
+        )
         parts_ctx.append(ctx)
         parts_bins.append(bins)
     contexts = np.concatenate(parts_ctx).tolist()
@@ -580,9 +622,15 @@ def parse_motion(
 
 
 def parse_coefficients(
-    decoder: BinDecoder, present: Bools, grid: tuple[int, int], ncoef: int, base: int
-) -> I64:
-    """Inverse of `coefficient_bins`: the plane's (blocks, ncoef) zig-zag levels."""
+    decoder: BinDecoder,
+    present: Bools,
+    grid: tuple[int, int],
+    ncoef: int,
+    base: int,
+    base4: int | None = None,
+) -> tuple[I64, Bools]:
+    """Inverse of `coefficient_bins` (given `base4`, with 4x4 transform flags): the plane's
+    (blocks, ncoef) zig-zag levels and which blocks are four 4x4 transforms."""
     rows, cols = grid
     coded = [False] * (rows * cols)
     for b in np.flatnonzero(present).tolist():
@@ -590,32 +638,41 @@ def parse_coefficients(
         near = (c > 0 and coded[b - 1]) + (r > 0 and coded[b - cols])
         coded[b] = bool(decoder.bit(base + CTX_CBF + near))
     chosen = [b for b in range(rows * cols) if coded[b]]
-    classes = position_classes(ncoef).tolist()
+    small = [False] * (rows * cols)
+    if base4 is not None:
+        for b in chosen:
+            r, c = divmod(b, cols)
+            near = (c > 0 and small[b - 1]) + (r > 0 and small[b - cols])
+            small[b] = bool(decoder.bit(CTX_TX4 + near))
+    tables = (position_classes(ncoef).tolist(), split_classes(ncoef).tolist())
     positions = []
-    for _ in chosen:
+    for b in chosen:
+        at = base4 if small[b] and base4 is not None else base
+        classes = tables[small[b]]
         found = []
         for pos in range(ncoef - 1):
-            if decoder.bit(base + CTX_SIG + classes[pos]):
+            if decoder.bit(at + CTX_SIG + classes[pos]):
                 found.append(pos)
-                if decoder.bit(base + CTX_LAST + classes[pos]):
+                if decoder.bit(at + CTX_LAST + classes[pos]):
                     break
         else:
             found.append(ncoef - 1)
         positions.append(found)
     levels = np.zeros((rows * cols, ncoef), dtype=np.int64)
     for b, found in zip(chosen, positions, strict=True):
+        at = base4 if small[b] and base4 is not None else base
         gt1 = eq1 = 0
         row = levels[b]
         for pos in reversed(found):
-            first = base + CTX_GT1 + (0 if gt1 else min(4, 1 + eq1))
-            extra = read_unary(decoder, first, base + CTX_REM + min(4, gt1), LEVEL_PREFIX, 0)
+            first = at + CTX_GT1 + (0 if gt1 else min(4, 1 + eq1))
+            extra = read_unary(decoder, first, at + CTX_REM + min(4, gt1), LEVEL_PREFIX, 0)
             if extra:
                 gt1 += 1
             else:
                 eq1 += 1
             value = extra + 1
             row[pos] = -value if decoder.bypass() else value
-    return levels
+    return levels, np.array(small, dtype=np.bool_)
 
 
 def parse_cabac(
@@ -626,8 +683,9 @@ def parse_cabac(
     models: list[list[int]],
     temporal: I64,
     what: str,
-) -> tuple[I64 | None, I64, list[I64], I64 | None]:
-    """Inverse of `payload_cabac`: (modes, vectors, levels per plane, partition differences)."""
+) -> tuple[I64 | None, I64, list[I64], Bools, I64 | None]:
+    """Inverse of `payload_cabac`: (modes, vectors, levels per plane, luma blocks coded as 4x4
+    transforms, partition differences)."""
     decoder = BinDecoder(data, models[0], what)
     deltas = None
     if intra:
@@ -647,13 +705,24 @@ def parse_cabac(
         cats = (2, 3, 3)
         present = [modes[mb] != 0 for mb in layout.mb_of]
     levels = []
+    tx4 = np.zeros(layout.nblocks[0], dtype=np.bool_)
     for p, ncoef in enumerate((LUMA_T * LUMA_T, CHROMA_T * CHROMA_T, CHROMA_T * CHROMA_T)):
         base = CTX_COEF + CAT_STRIDE * cats[p]
-        plane_levels = parse_coefficients(decoder, present[p], layout.grids[p], ncoef, base)
+        base4 = CTX_COEF4 + CAT_STRIDE * (0 if intra else 1)
+        plane_levels, small = parse_coefficients(
+            decoder,
+            present[p],
+            layout.grids[p],
+            ncoef,
+            base,
+            base4 if p == 0 and ADAPTIVE_TRANSFORM else None,
+        )
+        if p == 0:
+            tx4 = small
         if intra and not INTRA_PRED:
             plane_levels[:, 0] = np.cumsum(plane_levels[:, 0])
         levels.append(plane_levels)
-    return modes, vectors, levels, deltas
+    return modes, vectors, levels, tx4, deltas
 
 
 def parse_luma_modes_none(decoder: BinDecoder, layout: Layout, vectors: I64) -> None:
@@ -757,6 +826,7 @@ def payload_b(
     forward: I64,
     backward: I64,
     levels: list[I64],
+    tx4: Bools,
     models: list[list[int]],
 ) -> bytes:
     """A B-frame's symbols as one CABAC stream: per macroblock a skip flag (context: coded
@@ -791,7 +861,10 @@ def payload_b(
     for p in range(3):
         base = CTX_COEF + CAT_STRIDE * (2 if p == 0 else 3)
         present = modes[layout.mb_of[p]] != 0
-        ctx, bins = coefficient_bins(levels[p], present, layout.grids[p], base)
+        small = tx4 if p == 0 and ADAPTIVE_TRANSFORM else None
+        ctx, bins = coefficient_bins(
+            levels[p], present, layout.grids[p], base, small, CTX_COEF4 + CAT_STRIDE
+        )
         parts_ctx.append(ctx)
         parts_bins.append(bins)
     contexts = np.concatenate(parts_ctx).tolist()
@@ -800,8 +873,9 @@ def payload_b(
 
 def parse_b(
     layout: Layout, data: bytes, models: list[list[int]], what: str
-) -> tuple[I64, I64, I64, list[I64]]:
-    """Inverse of `payload_b`: (modes, forward vectors, backward vectors, levels per plane)."""
+) -> tuple[I64, I64, I64, list[I64], Bools]:
+    """Inverse of `payload_b`: (modes, forward vectors, backward vectors, levels per plane,
+    luma blocks coded as 4x4 transforms)."""
     decoder = BinDecoder(data, models[0], what)
     mbx = layout.mbx
     modes = [0] * layout.nmb
@@ -814,11 +888,18 @@ def parse_b(
     backward = parse_mvd_list(decoder, layout, [m >= 2 for m in modes], CTX_B + 40)
     found = np.array(modes, dtype=np.int64)
     levels = []
+    tx4 = np.zeros(layout.nblocks[0], dtype=np.bool_)
     for p, ncoef in enumerate((LUMA_T * LUMA_T, CHROMA_T * CHROMA_T, CHROMA_T * CHROMA_T)):
         base = CTX_COEF + CAT_STRIDE * (2 if p == 0 else 3)
         present = found[layout.mb_of[p]] != 0
-        levels.append(parse_coefficients(decoder, present, layout.grids[p], ncoef, base))
-    return found, forward, backward, levels
+        base4 = CTX_COEF4 + CAT_STRIDE if p == 0 and ADAPTIVE_TRANSFORM else None
+        plane_levels, small = parse_coefficients(
+            decoder, present, layout.grids[p], ncoef, base, base4
+        )
+        if p == 0:
+            tx4 = small
+        levels.append(plane_levels)
+    return found, forward, backward, levels, tx4
 
 
 def payload_sections(
@@ -826,15 +907,18 @@ def payload_sections(
     modes: I64 | None,
     vectors: I64,
     levels: list[I64],
+    tx4: Bools,
     models: list[list[int]],
     nrefs: int,
     temporal: I64,
     deltas: I64 | None,
 ) -> bytes:
     """The frame's symbols as byte sections through the byte-oriented back end (which codes
-    no partitions: `deltas` must be None or zero)."""
+    no partitions and no 4x4 transforms: `deltas` must be None or zero, `tx4` all unset)."""
     if deltas is not None and deltas.any():
         raise ValueError("the byte-oriented back ends code no 8x8 partitions")
+    if tx4.any():
+        raise ValueError("the byte-oriented back ends code no 4x4 luma transforms")
     return entropy_encode(pack_sections(layout, modes, vectors, levels), models)
 
 
@@ -846,11 +930,11 @@ def parse_payload_sections(
     models: list[list[int]],
     temporal: I64,
     what: str,
-) -> tuple[I64 | None, I64, list[I64], I64 | None]:
-    """Inverse of `payload_sections` (no partitions)."""
+) -> tuple[I64 | None, I64, list[I64], Bools, I64 | None]:
+    """Inverse of `payload_sections` (no partitions, no 4x4 transforms)."""
     sections = entropy_decode(data, models, what)
     modes, vectors, levels = parse_sections(layout, sections, intra, nrefs, what)
-    return modes, vectors, levels, None
+    return modes, vectors, levels, np.zeros(layout.nblocks[0], dtype=np.bool_), None
 
 
 payload_models = entropy_models

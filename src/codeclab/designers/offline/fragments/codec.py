@@ -56,17 +56,20 @@ from codeclab.designers.offline.fragments.motion import (
 )
 from codeclab.designers.offline.fragments.transform import (
     FORWARD_C,
-    FORWARD_Y,
     INVERSE_C,
-    INVERSE_Y,
     Quantiser,
+    decision_lambda,
     dequantise,
     from_blocks,
     level_bits,
+    luma_bits,
+    luma_levels,
+    luma_residual,
     quantise_levels,
+    residual_planes,
     to_blocks,
 )
-from codeclab.designers.offline.fragments.types import F64, I64, U8, Planes
+from codeclab.designers.offline.fragments.types import F64, I64, U8, Bools, Planes
 
 
 def macroblock_sums(values: F64, mb_of: I64, count: int) -> F64:
@@ -84,6 +87,7 @@ def decide_threshold(
     skips: I64,
     ref_index: I64,
     levels: list[I64],
+    tx4: Bools,
     quant: Quantiser,
 ) -> tuple[I64, list[I64]]:
     """Modes without RD: a macroblock is skipped when its vector is the skip vector on the
@@ -101,21 +105,21 @@ def residual_costs(
     cur: Planes,
     prediction: list[I64],
     levels: list[I64],
+    tx4: Bools,
     quant: Quantiser,
     lam: float,
 ) -> tuple[list[I64], F64]:
     """(levels with the blocks that do not pay for themselves zeroed, per macroblock the
     Lagrangian cost SSD + lam * bits of its residual so coded); bits estimated from the
     levels."""
-    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
-    inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
+    residuals = residual_planes(levels, quant, tx4)
     total = np.zeros(layout.nmb, dtype=np.float64)
     kept = []
     for p in range(3):
         n = layout.sizes[p]
         source = to_blocks(cur[p].astype(np.int64), n)
         predicted = to_blocks(prediction[p], n)
-        decoded = np.clip(predicted + dequantise(levels[p], steps[p], inverses[p]), 0, 255)
+        decoded = np.clip(predicted + residuals[p], 0, 255)
         ssd_coded = ((source - decoded) ** 2).sum(axis=1)
         ssd_zero = ((source - predicted) ** 2).sum(axis=1)
         magnitude = np.abs(levels[p])
@@ -138,6 +142,7 @@ def decide_rd(
     skips: I64,
     ref_index: I64,
     levels: list[I64],
+    tx4: Bools,
     quant: Quantiser,
 ) -> tuple[I64, list[I64]]:
     """Modes and block zeroing by Lagrangian cost SSD + lambda * bits (lambda = RD_LAMBDA *
@@ -145,7 +150,7 @@ def decide_rd(
     they pay for themselves, a macroblock is skipped when its skip prediction (`skipped`: the
     most recent reference moved by the skip vectors `skips`) costs less than coding it."""
     lam = RD_LAMBDA * quant.flat_y * quant.flat_y
-    kept, coded_cost = residual_costs(layout, cur, prediction, levels, quant, lam)
+    kept, coded_cost = residual_costs(layout, cur, prediction, levels, tx4, quant, lam)
     skip_cost = np.zeros(layout.nmb, dtype=np.float64)
     for p in range(3):
         size = MACROBLOCK if p == 0 else MACROBLOCK // 2
@@ -166,17 +171,18 @@ decide_modes = decide_threshold
 
 def code_inter(
     layout: Layout, refs: list[Planes], cur: Planes, hint: I64, quant: Quantiser, temporal: I64
-) -> tuple[I64, I64, list[I64], I64, I64]:
-    """A P-frame's decisions: (modes, vectors, levels per plane, next search hint, partition
-    differences); `temporal`: the previous anchor's vectors (the AMVP candidate)."""
+) -> tuple[I64, I64, list[I64], Bools, I64, I64]:
+    """A P-frame's decisions: (modes, vectors, levels per plane, luma blocks coded as 4x4
+    transforms, next search hint, partition differences); `temporal`: the previous anchor's
+    vectors (the AMVP candidate)."""
     luma_refs = [ref[0] for ref in refs]
     vectors, ref_index, hint = estimate(cur[0], luma_refs, hint, quant.flat_y, temporal)
     prediction = predict_frame(layout, refs, ref_index + 1, vectors)
-    levels = residual_levels(layout, cur, prediction, quant)
+    levels, tx4 = residual_levels(layout, cur, prediction, quant)
     deltas = partition_search(cur[0], luma_refs, vectors, ref_index, quant.flat_y)
     if deltas.any():
-        prediction, levels, deltas = choose_partitions(
-            layout, refs, cur, quant, ref_index, vectors, deltas, prediction, levels
+        prediction, levels, tx4, deltas = choose_partitions(
+            layout, refs, cur, quant, ref_index, vectors, deltas, prediction, levels, tx4
         )
     skips = skip_vectors(vectors, layout.mby, layout.mbx)
     for _ in range(3):
@@ -185,7 +191,7 @@ def code_inter(
         else:
             skipped = [plane.astype(np.int64) for plane in refs[0]]
         modes, kept = decide_modes(
-            layout, cur, prediction, skipped, vectors, skips, ref_index, levels, quant
+            layout, cur, prediction, skipped, vectors, skips, ref_index, levels, tx4, quant
         )
         if not SKIP_MEDIAN:
             break
@@ -195,8 +201,8 @@ def code_inter(
         if np.array_equal(settled, skips):
             break
         skips = settled
-    modes, vectors, kept, deltas = intra_macroblocks(
-        layout, cur, quant, modes, vectors, kept, prediction, deltas
+    modes, vectors, kept, tx4, deltas = intra_macroblocks(
+        layout, cur, quant, modes, vectors, kept, tx4, prediction, deltas
     )
     decided = modes
     modes, vectors = settle_skips(layout, modes, vectors, ref_index, skips)
@@ -205,7 +211,7 @@ def code_inter(
         for plane_kept, plane_levels, mb in zip(kept, levels, layout.mb_of, strict=True):
             plane_kept[revived[mb]] = plane_levels[revived[mb]]
     deltas[modes == 0] = 0
-    return modes, vectors, kept, hint, deltas
+    return modes, vectors, kept, tx4, hint, deltas
 
 
 def intra_none(
@@ -215,11 +221,12 @@ def intra_none(
     modes: I64,
     vectors: I64,
     levels: list[I64],
+    tx4: Bools,
     prediction: list[I64],
     deltas: I64,
-) -> tuple[I64, I64, list[I64], I64]:
+) -> tuple[I64, I64, list[I64], Bools, I64]:
     """P-frames have no intra macroblocks: the decisions as they are."""
-    return modes, vectors, levels, deltas
+    return modes, vectors, levels, tx4, deltas
 
 
 def intra_mbs(
@@ -229,27 +236,25 @@ def intra_mbs(
     modes: I64,
     vectors: I64,
     levels: list[I64],
+    tx4: Bools,
     prediction: list[I64],
     deltas: I64,
-) -> tuple[I64, I64, list[I64], I64]:
+) -> tuple[I64, I64, list[I64], Bools, I64]:
     """Macroblocks of a P-frame turned intra where that costs less: in raster order, each
     macroblock whose best `intra_predict` mode (from the pixels reconstructed so far: the
     inter decisions' prediction plus residual, and the intra macroblocks before it) has less
     luma SAD than its motion-compensated prediction is coded both ways, and kept intra when
-    its SSD + lambda * bits is lower (lambda as RD decisions, at least 0.12 * step^2)."""
-    lam = max(RD_LAMBDA, 0.12) * quant.flat_y * quant.flat_y
-    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
-    forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
-    inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
+    its SSD + lambda * bits is lower (`decision_lambda`)."""
+    lam = decision_lambda(quant)
     order = mb_block_order(layout)
     source = [plane.astype(np.int64) for plane in cur]
     recon = []
+    residuals = residual_planes(levels, quant, tx4)
     for p in range(3):
         (h, w), n = layout.padded[p], layout.sizes[p]
-        residual = dequantise(levels[p], steps[p], inverses[p])
-        blocks = to_blocks(prediction[p], n) + residual
+        blocks = to_blocks(prediction[p], n) + residuals[p]
         recon.append(np.clip(from_blocks(blocks, n, h, w), 0, 255))
-    modes, vectors, deltas = modes.copy(), vectors.copy(), deltas.copy()
+    modes, vectors, deltas, tx4 = modes.copy(), vectors.copy(), deltas.copy(), tx4.copy()
     levels = [plane_levels.copy() for plane_levels in levels]
     median = median_predictors(vectors, layout.mby, layout.mbx)
     motion_bits = np.where(modes != 0, 1 + vector_bits(vectors - median), 1.0)
@@ -270,35 +275,44 @@ def intra_mbs(
         mode = options[int(np.argmin(sads))]
         inter_cost, intra_cost = lam * motion_bits[mb], lam * 4.0
         coded, decoded = [], []
+        small = tx4[order[0][mb]]
         for p in range(3):
             size, n = (MACROBLOCK if p == 0 else MACROBLOCK // 2), layout.sizes[p]
             ys, xs = (r * size, c * size)
             area = (slice(ys, ys + size), slice(xs, xs + size))
             blocks = order[p][mb]
             inter_cost += float(((source[p][area] - recon[p][area]) ** 2).sum())
-            inter_cost += lam * float(level_bits(levels[p][blocks], quant.prices[p]).sum())
+            if p == 0:
+                inter_cost += lam * float(luma_bits(levels[0][blocks], quant, tx4[blocks]).sum())
+            else:
+                inter_cost += lam * float(level_bits(levels[p][blocks], quant.prices[p]).sum())
             predicted = intra_predict(recon[p], ys, xs, size, mode)
-            found = quantise_levels(
-                to_blocks(source[p][area] - predicted, n),
-                forwards[p],
-                steps[p],
-                INTER_ROUNDING,
-                quant.prices[p],
-            )
-            pixels = to_blocks(predicted, n) + dequantise(found, steps[p], inverses[p])
+            residual = to_blocks(source[p][area] - predicted, n)
+            if p == 0:
+                found, small = luma_levels(residual, quant, INTER_ROUNDING, lam)
+                dequantised = luma_residual(found, quant, small)
+                rate = luma_bits(found, quant, small)
+            else:
+                found = quantise_levels(
+                    residual, FORWARD_C, quant.steps_c, INTER_ROUNDING, quant.prices[p]
+                )
+                dequantised = dequantise(found, quant.steps_c, INVERSE_C)
+                rate = level_bits(found, quant.prices[p])
+            pixels = to_blocks(predicted, n) + dequantised
             pixels = np.clip(from_blocks(pixels, n, size, size), 0, 255)
             intra_cost += float(((source[p][area] - pixels) ** 2).sum())
-            intra_cost += lam * float(level_bits(found, quant.prices[p]).sum())
+            intra_cost += lam * float(rate.sum())
             coded.append(found)
             decoded.append(pixels)
         if intra_cost >= inter_cost:
             continue
         modes[mb], vectors[mb], deltas[mb] = INTRA_MB + mode, 0, 0
+        tx4[order[0][mb]] = small
         for p in range(3):
             size = MACROBLOCK if p == 0 else MACROBLOCK // 2
             levels[p][order[p][mb]] = coded[p]
             recon[p][r * size : r * size + size, c * size : c * size + size] = decoded[p]
-    return modes, vectors, levels, deltas
+    return modes, vectors, levels, tx4, deltas
 
 
 intra_macroblocks = intra_none
@@ -306,20 +320,26 @@ intra_macroblocks = intra_none
 
 def residual_levels(
     layout: Layout, cur: Planes, prediction: list[I64], quant: Quantiser
-) -> list[I64]:
-    """The quantised levels of the residual of each plane against `prediction`."""
-    forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
-    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
-    return [
+) -> tuple[list[I64], Bools]:
+    """The quantised levels of the residual of each plane against `prediction`, and the luma
+    blocks coded as 4x4 transforms (`luma_levels`)."""
+    luma, tx4 = luma_levels(
+        to_blocks(cur[0] - prediction[0], layout.sizes[0]),
+        quant,
+        INTER_ROUNDING,
+        decision_lambda(quant),
+    )
+    chroma = [
         quantise_levels(
-            to_blocks(cur[p] - prediction[p], n),
-            forwards[p],
-            steps[p],
+            to_blocks(cur[p] - prediction[p], layout.sizes[p]),
+            FORWARD_C,
+            quant.steps_c,
             INTER_ROUNDING,
             quant.prices[p],
         )
-        for p, n in enumerate(layout.sizes)
+        for p in (1, 2)
     ]
+    return [luma, *chroma], tx4
 
 
 def choose_partitions(
@@ -332,15 +352,16 @@ def choose_partitions(
     deltas: I64,
     prediction: list[I64],
     levels: list[I64],
-) -> tuple[list[I64], list[I64], I64]:
+    tx4: Bools,
+) -> tuple[list[I64], list[I64], Bools, I64]:
     """Keep the 8x8 partitions (`deltas`) of the macroblocks where they lower the Lagrangian
-    cost of the coded residual plus SPLIT_BITS and the bits of the differences (lambda as
-    RD decisions, at least 0.12 * step^2); returns (prediction, levels, deltas)."""
-    lam = max(RD_LAMBDA, 0.12) * quant.flat_y * quant.flat_y
+    cost of the coded residual plus SPLIT_BITS and the bits of the differences
+    (`decision_lambda`); returns (prediction, levels, tx4, deltas)."""
+    lam = decision_lambda(quant)
     split = predict_frame(layout, refs, ref_index + 1, vectors, deltas)
-    split_levels = residual_levels(layout, cur, split, quant)
-    _, whole_cost = residual_costs(layout, cur, prediction, levels, quant, lam)
-    _, split_cost = residual_costs(layout, cur, split, split_levels, quant, lam)
+    split_levels, split_tx4 = residual_levels(layout, cur, split, quant)
+    _, whole_cost = residual_costs(layout, cur, prediction, levels, tx4, quant, lam)
+    _, split_cost = residual_costs(layout, cur, split, split_levels, split_tx4, quant, lam)
     split_cost += lam * (SPLIT_BITS + vector_bits(deltas.reshape(-1, 2)).reshape(-1, 4).sum(1))
     chosen = split_cost < whole_cost
     deltas = np.where(chosen[:, None, None], deltas, 0)
@@ -354,7 +375,8 @@ def choose_partitions(
         np.where(chosen[mb][:, None], ours, theirs)
         for ours, theirs, mb in zip(split_levels, levels, layout.mb_of, strict=True)
     ]
-    return mixed, mixed_levels, deltas
+    mixed_tx4 = np.where(chosen[layout.mb_of[0]], split_tx4, tx4)
+    return mixed, mixed_levels, mixed_tx4, deltas
 
 
 def settle_skips(
@@ -383,7 +405,7 @@ def settle_skips(
 
 def no_inter(
     layout: Layout, refs: list[Planes], cur: Planes, hint: I64, quant: Quantiser, temporal: I64
-) -> tuple[I64, I64, list[I64], I64, I64]:
+) -> tuple[I64, I64, list[I64], Bools, I64, I64]:
     """An all-intra codec codes no P-frame."""
     raise ValueError("an all-intra codec codes no P-frame")
 
@@ -449,11 +471,11 @@ direct_vectors = direct_zero
 
 def code_b(
     layout: Layout, refs: list[Planes], cur: Planes, quant: Quantiser, direct: tuple[I64, I64]
-) -> tuple[I64, I64, I64, list[I64]]:
+) -> tuple[I64, I64, I64, list[I64], Bools]:
     """A B-frame's decisions: (modes: 0 skip (the mean of both references moved by the
     `direct` vectors, no residual), 1 forward, 2 backward, 3 both; forward vectors; backward
-    vectors; levels). Each macroblock takes the direction of least SAD + lambda * vector bits;
-    skips as `decide_modes` says."""
+    vectors; levels; luma blocks coded as 4x4 transforms). Each macroblock takes the direction
+    of least SAD + lambda * vector bits; skips as `decide_modes` says."""
     zero = np.zeros((layout.nmb, 2), dtype=np.int64)
     hints = [np.floor_divide(vectors, SUBPEL) for vectors in direct]
     forward, _, _ = estimate(cur[0], [refs[1][0]], hints[0], quant.flat_y, zero)
@@ -469,17 +491,17 @@ def code_b(
         costs.append(diff.sum(axis=(1, 3)).ravel() + lam * bits)
     choice = np.argmin(np.stack(costs), axis=0).astype(np.int64) + 1
     prediction = select_planes(layout, choice, options)
-    levels = residual_levels(layout, cur, prediction, quant)
+    levels, tx4 = residual_levels(layout, cur, prediction, quant)
     skipped = b_options(layout, refs, direct[0], direct[1])[2]
     chosen = np.where((choice == 2)[:, None], backward, forward)
     zeros = np.zeros_like(chosen)
     modes, kept = decide_modes(
-        layout, cur, prediction, skipped, chosen, zeros, zeros[:, 0], levels, quant
+        layout, cur, prediction, skipped, chosen, zeros, zeros[:, 0], levels, tx4, quant
     )
     modes = np.where(modes != 0, choice, 0)
     forward = np.where(((modes == 1) | (modes == 3))[:, None], forward, 0)
     backward = np.where((modes >= 2)[:, None], backward, 0)
-    return modes, forward, backward, kept
+    return modes, forward, backward, kept, tx4
 
 
 def reconstruct_b(
@@ -490,6 +512,7 @@ def reconstruct_b(
     forward: I64,
     backward: I64,
     levels: list[I64],
+    tx4: Bools,
     direct: tuple[I64, I64],
 ) -> Planes:
     """Decode a B-frame from its decisions (see `code_b`); skipped macroblocks take the mean
@@ -502,7 +525,7 @@ def reconstruct_b(
     keys = motion_keys(layout, modes, forward) * (1 << 26) + motion_keys(
         layout, np.zeros_like(modes), backward
     )
-    return inter_planes(layout, quant, prediction, keys, levels)
+    return inter_planes(layout, quant, prediction, keys, levels, tx4)
 
 
 def encode_b_frame(
@@ -514,9 +537,9 @@ def encode_b_frame(
     direct: tuple[I64, I64],
 ) -> tuple[bytes, Planes]:
     """A B-frame's payload and the frame the decoder will output."""
-    modes, forward, backward, levels = code_b(layout, refs, cur, quant, direct)
-    payload = payload_b(layout, modes, forward, backward, levels, models)
-    frame = reconstruct_b(layout, refs, quant, modes, forward, backward, levels, direct)
+    modes, forward, backward, levels, tx4 = code_b(layout, refs, cur, quant, direct)
+    payload = payload_b(layout, modes, forward, backward, levels, tx4, models)
+    frame = reconstruct_b(layout, refs, quant, modes, forward, backward, levels, tx4, direct)
     return payload, layout.output(frame)
 
 
@@ -530,8 +553,8 @@ def decode_b_frame(
     what: str,
 ) -> Planes:
     """Inverse of `encode_b_frame`."""
-    modes, forward, backward, levels = parse_b(layout, data, models, what)
-    frame = reconstruct_b(layout, refs, quant, modes, forward, backward, levels, direct)
+    modes, forward, backward, levels, tx4 = parse_b(layout, data, models, what)
+    frame = reconstruct_b(layout, refs, quant, modes, forward, backward, levels, tx4, direct)
     return layout.output(frame)
 
 
@@ -599,14 +622,15 @@ def int_param(params: dict[str, object], key: str, default: int, low: int, high:
 
 
 def recode_intra(
-    layout: Layout, cur: Planes, quant: Quantiser, vectors: I64, levels: list[I64]
-) -> tuple[list[I64], I64]:
+    layout: Layout, cur: Planes, quant: Quantiser, vectors: I64, levels: list[I64], tx4: Bools
+) -> tuple[list[I64], I64, Bools]:
     """An I-frame coded again, RDOQ pricing its levels by the contexts that coding its first
-    pass (`vectors`, `levels`) trained: fresh contexts price every bin at one bit."""
+    pass (`vectors`, `levels`, `tx4`) trained: fresh contexts price every bin at one bit."""
     trained = payload_models(SECTIONS)
-    write_payload(layout, None, vectors, levels, trained, 0, np.zeros_like(vectors), None)
+    zero = np.zeros_like(vectors)
+    write_payload(layout, None, vectors, levels, tx4, trained, 0, zero, None)
     quant.prices = level_prices(trained, True, RDOQ_LAMBDA * quant.flat_y**2)
-    found: tuple[list[I64], I64] = intra_coding(layout, cur, quant)
+    found: tuple[list[I64], I64, Bools] = intra_coding(layout, cur, quant)
     return found
 
 
@@ -691,22 +715,22 @@ class Encoder:
             self.models = payload_models(SECTIONS)
         quant.prices = level_prices(self.models, intra, RDOQ_LAMBDA * quant.flat_y**2)
         if intra:
-            levels, vectors = intra_coding(layout, cur, quant)
+            levels, vectors, tx4 = intra_coding(layout, cur, quant)
             if RDOQ_LAMBDA:
-                levels, vectors = recode_intra(layout, cur, quant, vectors, levels)
+                levels, vectors, tx4 = recode_intra(layout, cur, quant, vectors, levels, tx4)
         else:
-            modes, vectors, levels, self.hint, deltas = inter_coding(
+            modes, vectors, levels, tx4, self.hint, deltas = inter_coding(
                 layout, refs, cur, self.hint, quant, self.temporal
             )
         payload = write_payload(
-            layout, modes, vectors, levels, self.models, len(refs), self.temporal, deltas
+            layout, modes, vectors, levels, tx4, self.models, len(refs), self.temporal, deltas
         )
         self.temporal = vectors if modes is not None else np.zeros_like(vectors)
         self.anchor_refs = anchor_references(layout, modes)
         if modes is not None:
             self.b_frames = group_b_frames(modes, index - self.anchor_index)
         self.anchor_index = index
-        frame = reconstruct(layout, refs, quant, modes, vectors, levels, deltas)
+        frame = reconstruct(layout, refs, quant, modes, vectors, levels, tx4, deltas)
         self.refs = push_reference(self.refs, frame)
         self.reconstruction = layout.output(frame)
         self.outputs = [self.reconstruction]
@@ -776,13 +800,13 @@ class Decoder:
         refs = self.refs[:NUM_REFS]
         if self.temporal.shape[0] != layout.nmb:
             self.temporal = np.zeros((layout.nmb, 2), dtype=np.int64)
-        modes, vectors, levels, deltas = read_payload(
+        modes, vectors, levels, tx4, deltas = read_payload(
             layout, packet[2:], intra, len(refs), self.models, self.temporal, what
         )
         self.temporal = vectors if modes is not None else np.zeros_like(vectors)
         self.anchor_refs = anchor_references(layout, modes)
         quant = frame_quantiser(self.quantisers, quality, intra)
-        frame = reconstruct(layout, refs, quant, modes, vectors, levels, deltas)
+        frame = reconstruct(layout, refs, quant, modes, vectors, levels, tx4, deltas)
         self.refs = push_reference(self.refs, frame)
         self.frame_index += 1
         return layout.output(frame)

@@ -7,6 +7,7 @@ defines each of these names once, from its genome (`render.knob_constants`).
 GENOME: dict[str, object] = {}
 MACROBLOCK = 16
 LUMA_T = 8
+ADAPTIVE_TRANSFORM = 0
 CHROMA_T = 8
 INTRA_ROUNDING = 0.5
 INTRA_PRED = 0

@@ -16,7 +16,6 @@ from codeclab.designers.offline.fragments.config import (
     MACROBLOCK,
     NUM_REFS,
     P_QP_OFFSET,
-    RD_LAMBDA,
     SEARCH_RANGE,
     SKIP_MEDIAN,
     SUBPEL,
@@ -28,13 +27,18 @@ from codeclab.designers.offline.fragments.transform import (
     FORWARD_Y,
     INVERSE_C,
     INVERSE_Y,
+    SMALL_T,
     Quantiser,
+    decision_lambda,
     dequantise,
     from_blocks,
-    level_bits,
+    luma_bits,
+    luma_levels,
+    luma_residual,
     parse_run_length,
     parse_small_ints,
     quantise_levels,
+    residual_planes,
     run_length,
     small_ints,
     to_blocks,
@@ -334,8 +338,11 @@ def mb_block_order(layout: Layout) -> list[I64]:
     return [np.argsort(mb, kind="stable").reshape(layout.nmb, -1) for mb in layout.mb_of]
 
 
-def intra_levels_flat(layout: Layout, cur: Planes, quant: Quantiser) -> tuple[list[I64], I64]:
-    """An I-frame's levels against a flat 128 (no modes: the vectors stay zero)."""
+def intra_levels_flat(
+    layout: Layout, cur: Planes, quant: Quantiser
+) -> tuple[list[I64], I64, Bools]:
+    """An I-frame's levels against a flat 128 (no modes: the vectors stay zero; every luma
+    block one transform)."""
     forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
     steps = (quant.steps_y, quant.steps_c, quant.steps_c)
     levels = [
@@ -348,7 +355,8 @@ def intra_levels_flat(layout: Layout, cur: Planes, quant: Quantiser) -> tuple[li
         )
         for p, n in enumerate(layout.sizes)
     ]
-    return levels, np.zeros((layout.nmb, 2), dtype=np.int64)
+    tx4 = np.zeros(layout.nblocks[0], dtype=np.bool_)
+    return levels, np.zeros((layout.nmb, 2), dtype=np.int64), tx4
 
 
 def intra_buffers(layout: Layout) -> tuple[list[I64], list[I64], list[I64]]:
@@ -362,10 +370,12 @@ def intra_buffers(layout: Layout) -> tuple[list[I64], list[I64], list[I64]]:
     return recon, levels, mb_block_order(layout)
 
 
-def intra_levels_modes(layout: Layout, cur: Planes, quant: Quantiser) -> tuple[list[I64], I64]:
+def intra_levels_modes(
+    layout: Layout, cur: Planes, quant: Quantiser
+) -> tuple[list[I64], I64, Bools]:
     """An I-frame coded macroblock by macroblock in raster order, each predicted from its
     reconstructed neighbours with the `intra_predict` mode of least SAD (luma and chroma);
-    returns the levels and the modes (in column 0 of the vectors)."""
+    returns the levels, the modes (in column 0 of the vectors) and no 4x4 luma transforms."""
     forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
     inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
     steps = (quant.steps_y, quant.steps_c, quant.steps_c)
@@ -397,43 +407,39 @@ def intra_levels_modes(layout: Layout, cur: Planes, quant: Quantiser) -> tuple[l
             levels[p][order[p][mb]] = found
             decoded = dequantise(found, steps[p], inverses[p])
             intra_block(recon[p], y0, x0, size, best_predictions[p], decoded, n)
-    return levels, vectors
+    return levels, vectors, np.zeros(layout.nblocks[0], dtype=np.bool_)
 
 
 intra_coding = intra_levels_flat
 
 
 def intra_planes_flat(
-    layout: Layout, quant: Quantiser, vectors: I64, levels: list[I64]
+    layout: Layout, quant: Quantiser, vectors: I64, levels: list[I64], tx4: Bools
 ) -> list[I64]:
     """An I-frame's planes before the loop filter: 128 plus the residual."""
-    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
-    inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
+    residuals = residual_planes(levels, quant, tx4)
     planes = []
     for p in range(3):
         (h, w), n = layout.padded[p], layout.sizes[p]
-        blocks = dequantise(levels[p], steps[p], inverses[p]) + 128
+        blocks = residuals[p] + 128
         planes.append(np.clip(from_blocks(blocks, n, h, w), 0, 255))
     return planes
 
 
 def intra_residuals(
-    layout: Layout, quant: Quantiser, levels: list[I64]
+    layout: Layout, quant: Quantiser, levels: list[I64], tx4: Bools
 ) -> tuple[list[I64], list[I64], list[F64]]:
     """What an I-frame's decoder fills macroblock by macroblock: the planes (all zero),
     `mb_block_order`, and each plane's dequantised residual blocks."""
-    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
-    inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
     recon = [np.zeros(shape, dtype=np.int64) for shape in layout.padded]
-    residuals = [dequantise(levels[p], steps[p], inverses[p]) for p in range(3)]
-    return recon, mb_block_order(layout), residuals
+    return recon, mb_block_order(layout), residual_planes(levels, quant, tx4)
 
 
 def intra_planes_modes(
-    layout: Layout, quant: Quantiser, vectors: I64, levels: list[I64]
+    layout: Layout, quant: Quantiser, vectors: I64, levels: list[I64], tx4: Bools
 ) -> list[I64]:
     """Inverse of `intra_levels_modes`: planes before the loop filter, macroblock by macroblock."""
-    recon, order, residuals = intra_residuals(layout, quant, levels)
+    recon, order, residuals = intra_residuals(layout, quant, levels, tx4)
     for mb in range(layout.nmb):
         r, c = divmod(mb, layout.mbx)
         mode = int(vectors[mb, 0])
@@ -445,14 +451,16 @@ def intra_planes_modes(
     return recon
 
 
-def intra_levels_blocks(layout: Layout, cur: Planes, quant: Quantiser) -> tuple[list[I64], I64]:
+def intra_levels_blocks(
+    layout: Layout, cur: Planes, quant: Quantiser
+) -> tuple[list[I64], I64, Bools]:
     """An I-frame coded macroblock by macroblock in raster order: each 8x8 luma quadrant
     predicted from its reconstructed neighbours by a `predict_8x8` mode: of the INTRA_RD_MODES
     of least SATD + 0.4 * step * mode bits (1 for the `most_probable_mode`, else 4), the one
-    whose coded block costs least SSD + lambda * bits (lambda as RD decisions, at least 0.12 *
-    step^2); chroma by the `intra_predict` mode of least SAD. Returns the levels and, in the
-    vectors, the chroma mode (column 0) and the four luma modes (column 1, quadrant k in bits
-    4k..4k+3)."""
+    whose coded block costs least SSD + lambda * bits (`decision_lambda`; each mode's residual
+    coded by `luma_levels`); chroma by the `intra_predict` mode of least SAD. Returns the
+    levels, in the vectors the chroma mode (column 0) and the four luma modes (column 1,
+    quadrant k in bits 4k..4k+3), and which luma blocks are coded as 4x4 transforms."""
     forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
     inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
     steps = (quant.steps_y, quant.steps_c, quant.steps_c)
@@ -460,8 +468,9 @@ def intra_levels_blocks(layout: Layout, cur: Planes, quant: Quantiser) -> tuple[
     source = [plane.astype(np.int64) for plane in cur]
     vectors = np.zeros((layout.nmb, 2), dtype=np.int64)
     grid = np.zeros((2 * layout.mby, 2 * layout.mbx), dtype=np.int64)
+    tx4 = np.zeros(layout.nblocks[0], dtype=np.bool_)
     lam = 0.4 * quant.flat_y
-    rd_lam = max(RD_LAMBDA, 0.12) * quant.flat_y * quant.flat_y
+    rd_lam = decision_lambda(quant)
     for mb in range(layout.nmb):
         r, c = divmod(mb, layout.mbx)
         packed = 0
@@ -481,26 +490,24 @@ def intra_levels_blocks(layout: Layout, cur: Planes, quant: Quantiser) -> tuple[
             target = source[0][y0 : y0 + 8, x0 : x0 + 8]
             bits = np.array([1 if mode == likely else 4 for mode in candidates])
             costs = hadamard_cost(target[None] - predictions) + lam * bits
-            best_rd, choice, found, decoded = -1.0, 0, levels[0][:0], np.zeros(0)
+            best_rd, choice = -1.0, 0
+            found, small, decoded = levels[0][:0], tx4[:0], np.zeros(0)
             for option in np.argsort(costs, kind="stable")[:INTRA_RD_MODES].tolist():
-                coded = quantise_levels(
-                    to_blocks(target - predictions[option], LUMA_T),
-                    FORWARD_Y,
-                    quant.steps_y,
-                    INTRA_ROUNDING,
-                    quant.prices[0],
-                )
-                dequantised = dequantise(coded, quant.steps_y, INVERSE_Y)
+                difference = to_blocks(target - predictions[option], LUMA_T)
+                coded, coded_tx4 = luma_levels(difference, quant, INTRA_ROUNDING, rd_lam)
+                dequantised = luma_residual(coded, quant, coded_tx4)
                 pixels = np.clip(to_blocks(predictions[option], LUMA_T) + dequantised, 0, 255)
                 error = float(((to_blocks(target, LUMA_T) - pixels) ** 2).sum())
-                rate = float(level_bits(coded, quant.prices[0]).sum()) + bits[option]
+                rate = float(luma_bits(coded, quant, coded_tx4).sum()) + bits[option]
                 cost = error + rd_lam * rate
                 if best_rd < 0 or cost < best_rd:
-                    best_rd, choice, found, decoded = cost, option, coded, dequantised
+                    best_rd, choice = cost, option
+                    found, small, decoded = coded, coded_tx4, dequantised
             grid[by, bx] = candidates[choice]
             packed |= candidates[choice] << (4 * k)
             blocks = order[0][mb][quadrant_blocks(k)]
             levels[0][blocks] = found
+            tx4[blocks] = small
             intra_block(recon[0], y0, x0, 8, predictions[choice], decoded, LUMA_T)
         vectors[mb, 1] = packed
         size = MACROBLOCK // 2
@@ -525,15 +532,15 @@ def intra_levels_blocks(layout: Layout, cur: Planes, quant: Quantiser) -> tuple[
             levels[p][order[p][mb]] = found
             decoded = dequantise(found, steps[p], inverses[p])
             intra_block(recon[p], y0, x0, size, prediction, decoded, n)
-    return levels, vectors
+    return levels, vectors, tx4
 
 
 def intra_planes_blocks(
-    layout: Layout, quant: Quantiser, vectors: I64, levels: list[I64]
+    layout: Layout, quant: Quantiser, vectors: I64, levels: list[I64], tx4: Bools
 ) -> list[I64]:
     """Inverse of `intra_levels_blocks`: planes before the loop filter, macroblock by
     macroblock, quadrant by quadrant."""
-    recon, order, residuals = intra_residuals(layout, quant, levels)
+    recon, order, residuals = intra_residuals(layout, quant, levels, tx4)
     for mb in range(layout.nmb):
         r, c = divmod(mb, layout.mbx)
         packed = int(vectors[mb, 1])
@@ -568,13 +575,15 @@ def reconstruct(
     modes: I64 | None,
     vectors: I64,
     levels: list[I64],
+    tx4: Bools,
     deltas: I64 | None = None,
 ) -> Planes:
     """Decode one frame from its decisions: prediction (intra for I-frames; the macroblocks'
     references moved by their vectors, and their partitions' `deltas`, otherwise), plus
-    dequantised residual, then the loop filter. `modes` is None for an I-frame, else per
-    macroblock 0 (skip), 1 + reference, or INTRA_MB + intra mode (predicted, after the other
-    macroblocks, from its reconstructed neighbours in raster order)."""
+    dequantised residual (luma blocks set in `tx4` by four 4x4 transforms), then the loop
+    filter. `modes` is None for an I-frame, else per macroblock 0 (skip), 1 + reference, or
+    INTRA_MB + intra mode (predicted, after the other macroblocks, from its reconstructed
+    neighbours in raster order)."""
     if modes is not None:
         predictions = predict_frame(layout, refs, modes, vectors, deltas)
         keys = motion_keys(layout, modes, vectors)
@@ -585,16 +594,48 @@ def reconstruct(
                 luma_keys = partition_keys(layout, modes, vectors, deltas)
         intra = np.where(modes >= INTRA_MB, modes - INTRA_MB, -1)
         keys = np.where(intra >= 0, -1 - np.arange(layout.nmb), keys)  # edges always filtered
-        return inter_planes(layout, quant, predictions, keys, levels, luma_keys, intra)
+        return inter_planes(layout, quant, predictions, keys, levels, tx4, luma_keys, intra)
     flats = (quant.flat_y, quant.flat_c, quant.flat_c)
-    decoded = intra_planes(layout, quant, vectors, levels)
+    decoded = intra_planes(layout, quant, vectors, levels, tx4)
     planes = []
     for p in range(3):
-        coded: Bools = np.ones(layout.grids[p], dtype=np.bool_)
         motion = np.zeros(layout.grids[p], dtype=np.int64)
-        plane = deblock(decoded[p], layout.sizes[p], coded, motion, flats[p])
+        if p == 0:
+            everywhere = np.ones_like(levels[0])
+            plane = deblock_luma(layout, decoded[0], everywhere, tx4, motion, flats[0])
+        else:
+            coded: Bools = np.ones(layout.grids[p], dtype=np.bool_)
+            plane = deblock(decoded[p], layout.sizes[p], coded, motion, flats[p])
         planes.append(plane.astype(np.uint8))
     return planes[0], planes[1], planes[2]
+
+
+def deblock_luma(
+    layout: Layout, plane: I64, levels: I64, tx4: Bools, motion: I64, step: int
+) -> I64:
+    """`deblock` of the luma plane, whose blocks set in `tx4` were coded as 4x4 transforms:
+    their inner edges are deblocked too, each 4x4 transform counting as coded when its own
+    levels are not all zero (`motion`: per luma transform block, a key of its motion)."""
+    coded: Bools = (np.count_nonzero(levels, axis=1) > 0).reshape(layout.grids[0])
+    if not tx4.any():
+        return deblock(plane, LUMA_T, coded, motion, step)
+    per = LUMA_T // SMALL_T
+    split = per * per
+    rows, cols = layout.grids[0]
+    own = np.stack(
+        [np.count_nonzero(levels[:, k::split], axis=1) > 0 for k in range(split)], axis=1
+    )
+    sub_coded = np.where(tx4[:, None], own, coded.reshape(-1, 1))
+    blocks = np.arange(levels.shape[0], dtype=np.int64)[:, None] * split
+    sub_owner = blocks + np.where(tx4[:, None], np.arange(split, dtype=np.int64), 0)
+
+    def fine(values: I64) -> I64:
+        grid: I64 = values.reshape(rows, cols, per, per).transpose(0, 2, 1, 3)
+        return grid.reshape(rows * per, cols * per)
+
+    fine_motion = np.repeat(np.repeat(motion, per, axis=0), per, axis=1)
+    fine_coded: Bools = fine(sub_coded.astype(np.int64)) > 0
+    return deblock(plane, SMALL_T, fine_coded, fine_motion, step, fine(sub_owner))
 
 
 def partition_keys(layout: Layout, modes: I64, vectors: I64, deltas: I64) -> I64:
@@ -616,17 +657,17 @@ def inter_planes(
     predictions: list[I64],
     keys: I64,
     levels: list[I64],
+    tx4: Bools,
     luma_keys: I64 | None = None,
     intra: I64 | None = None,
 ) -> Planes:
-    """Predictions plus dequantised residual, then the loop filter (`keys`: per macroblock, an
-    integer telling apart different motion; `luma_keys`: the same per luma transform block,
-    where partitions move differently within a macroblock). Where `intra` (per macroblock,
-    -1 or an `intra_predict` mode) has a mode, the macroblock is predicted by it, in raster
-    order, from the pixels decoded so far."""
-    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
-    inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
+    """Predictions plus dequantised residual (luma blocks set in `tx4` by 4x4 transforms),
+    then the loop filter (`keys`: per macroblock, an integer telling apart different motion;
+    `luma_keys`: the same per luma transform block, where partitions move differently within a
+    macroblock). Where `intra` (per macroblock, -1 or an `intra_predict` mode) has a mode, the
+    macroblock is predicted by it, in raster order, from the pixels decoded so far."""
     flats = (quant.flat_y, quant.flat_c, quant.flat_c)
+    residuals = residual_planes(levels, quant, tx4)
     intra_mbs = (
         [] if intra is None else [(int(mb), int(intra[mb])) for mb in np.flatnonzero(intra >= 0)]
     )
@@ -634,10 +675,9 @@ def inter_planes(
     planes = []
     for p in range(3):
         (h, w), n = layout.padded[p], layout.sizes[p]
-        coded: Bools = (np.count_nonzero(levels[p], axis=1) > 0).reshape(layout.grids[p])
         block_keys = luma_keys if p == 0 and luma_keys is not None else keys[layout.mb_of[p]]
         motion = block_keys.reshape(layout.grids[p])
-        residual = dequantise(levels[p], steps[p], inverses[p])
+        residual = residuals[p]
         blocks = to_blocks(predictions[p], n) + residual
         plane = np.clip(from_blocks(blocks, n, h, w), 0, 255)
         size = MACROBLOCK if p == 0 else MACROBLOCK // 2
@@ -645,7 +685,11 @@ def inter_planes(
             y0, x0 = (mb // layout.mbx) * size, (mb % layout.mbx) * size
             prediction = intra_predict(plane, y0, x0, size, mode)
             intra_block(plane, y0, x0, size, prediction, residual[order[p][mb]], n)
-        plane = deblock(plane, n, coded, motion, flats[p])
+        if p == 0:
+            plane = deblock_luma(layout, plane, levels[0], tx4, motion, flats[0])
+        else:
+            coded: Bools = (np.count_nonzero(levels[p], axis=1) > 0).reshape(layout.grids[p])
+            plane = deblock(plane, n, coded, motion, flats[p])
         planes.append(plane.astype(np.uint8))
     return planes[0], planes[1], planes[2]
 

@@ -18,24 +18,35 @@ def filter_edges(plane: I64, cols: I64, mask: Bools, alpha: int, beta: int, tc: 
     plane[:, cols] = np.clip(q0 - delta, 0, 255)
 
 
-def deblock_on(plane: I64, n: int, coded: Bools, motion: I64, step: int) -> I64:
+def deblock_on(
+    plane: I64, n: int, coded: Bools, motion: I64, step: int, owners: I64 | None = None
+) -> I64:
     """Deblock the n x n block edges of `plane` (a grid of coded flags and motion keys per
     block): an edge is filtered when a block beside it has coefficients or the two move
-    differently. Thresholds grow with the quantiser `step` and DEBLOCK (1..3)."""
+    differently, and (given `owners`, a grid of transform-block ids) when it lies between two
+    transform blocks. Thresholds grow with the quantiser `step` and DEBLOCK (1..3)."""
     alpha = step * DEBLOCK * 5 // 8 + 1
     beta = step * DEBLOCK // 5 + 1
     tc = step * DEBLOCK // 16 + 1
     out = plane.copy()
-    for grid_coded, grid_motion, target in ((coded, motion, out), (coded.T, motion.T, out.T)):
+    ids = np.zeros_like(motion) if owners is None else owners
+    for grid_coded, grid_motion, grid_ids, target in (
+        (coded, motion, ids, out),
+        (coded.T, motion.T, ids.T, out.T),
+    ):
         if grid_coded.shape[1] < 2:
             continue
         cols = np.arange(1, grid_coded.shape[1], dtype=np.int64) * n
         mask = grid_coded[:, 1:] | grid_coded[:, :-1] | (grid_motion[:, 1:] != grid_motion[:, :-1])
+        if owners is not None:
+            mask &= grid_ids[:, 1:] != grid_ids[:, :-1]
         filter_edges(target, cols, np.repeat(mask, n, axis=0), alpha, beta, tc)
     return out
 
 
-def deblock_off(plane: I64, n: int, coded: Bools, motion: I64, step: int) -> I64:
+def deblock_off(
+    plane: I64, n: int, coded: Bools, motion: I64, step: int, owners: I64 | None = None
+) -> I64:
     """No loop filter."""
     return plane
 

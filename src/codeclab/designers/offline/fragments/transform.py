@@ -10,8 +10,13 @@ import math
 
 import numpy as np
 
-from codeclab.designers.offline.fragments.config import CHROMA_QP_OFFSET, CHROMA_T, LUMA_T
-from codeclab.designers.offline.fragments.types import F64, I64
+from codeclab.designers.offline.fragments.config import (
+    CHROMA_QP_OFFSET,
+    CHROMA_T,
+    LUMA_T,
+    RD_LAMBDA,
+)
+from codeclab.designers.offline.fragments.types import F64, I64, Bools
 
 IDCT_BITS = 13
 IDCT_SCALE = float(1 << (2 * IDCT_BITS))
@@ -95,6 +100,30 @@ def kernels(n: int) -> tuple[F64, F64]:
 
 FORWARD_Y, INVERSE_Y = kernels(LUMA_T)
 FORWARD_C, INVERSE_C = kernels(CHROMA_T)
+SMALL_T = 4
+"""Side of the smaller luma transform of adaptive transform sizes (`kernels_split`)."""
+
+
+def kernels_split(n: int, m: int) -> tuple[F64, F64]:
+    """(forward, exact-integer inverse) (n*n, n*n) kernels, as `kernels`, of an n x n block
+    coded as (n/m)^2 m x m transforms: coefficient j*q + k is zig-zag position j of sub-block
+    k (raster within the block), q = (n/m)^2, so frequencies rise along the row as in a zig-zag
+    scan (H.264 interleaves the 4x4 scans of an 8x8 block the same way for CAVLC)."""
+    forward_m, inverse_m = kernels(m)
+    per = n // m
+    q = per * per
+    forward = np.zeros((n * n, n * n), dtype=np.float64)
+    inverse = np.zeros((n * n, n * n), dtype=np.float64)
+    for k in range(q):
+        sy, sx = divmod(k, per)
+        pixels = [(sy * m + r) * n + sx * m + c for r in range(m) for c in range(m)]
+        coefs = [j * q + k for j in range(m * m)]
+        forward[np.ix_(pixels, coefs)] = forward_m
+        inverse[np.ix_(coefs, pixels)] = inverse_m
+    return forward, inverse
+
+
+FORWARD_Y4, INVERSE_Y4 = kernels_split(LUMA_T, SMALL_T)
 
 
 # --- quantiser ---------------------------------------------------------------------------
@@ -164,17 +193,21 @@ class Prices:
 
 
 class Quantiser:
-    """Steps of one quality and frame type; `flat_y`/`flat_c` are the steps of weight 16.
-    `prices`: per plane, the level prices RDOQ uses for the frame being coded (None: none)."""
+    """Steps of one quality and frame type; `flat_y`/`flat_c` are the steps of weight 16;
+    `steps_y4` those of luma blocks coded as 4x4 transforms (`kernels_split`). `prices`: per
+    plane, then for luma 4x4 transforms, the level prices RDOQ uses for the frame being coded
+    (None: none)."""
 
     def __init__(self, quality: int, offset: int) -> None:
         base = offset_base(quality_base(quality), offset)
         chroma = offset_base(quality_base(quality), offset + CHROMA_QP_OFFSET)
         self.steps_y = quant_steps(LUMA_T, False, base)
+        split = (LUMA_T // SMALL_T) ** 2
+        self.steps_y4 = np.repeat(quant_steps(SMALL_T, False, base), split)  # kernels_split
         self.steps_c = quant_steps(CHROMA_T, True, chroma)
         self.flat_y = max(1, (16 * base + 128) // 256)
         self.flat_c = max(1, (16 * chroma + 128) // 256)
-        self.prices: list[Prices | None] = [None, None, None]
+        self.prices: list[Prices | None] = [None, None, None, None]
 
 
 def quantise(blocks: F64, forward: F64, steps: I64, rounding: float) -> I64:
@@ -287,6 +320,64 @@ def dequantise(levels: I64, steps: I64, inverse: F64) -> F64:
         pixels *= 1 / IDCT_SCALE
         residual[rows] = np.floor(pixels)
     return residual
+
+
+def decision_lambda(quant: Quantiser) -> float:
+    """Lambda of coding choices weighed by SSD + lambda * bits: RD_LAMBDA * step^2, at least
+    0.12 * step^2 (where RD decisions are off)."""
+    return max(RD_LAMBDA, 0.12) * quant.flat_y * quant.flat_y
+
+
+def luma_residual(levels: I64, quant: Quantiser, tx4: Bools | None) -> F64:
+    """Exact integer luma residual of zig-zag `levels`; the blocks set in `tx4` (None: none)
+    were coded as four 4x4 transforms (`kernels_split`)."""
+    if tx4 is None or not tx4.any():
+        return dequantise(levels, quant.steps_y, INVERSE_Y)
+    residual = np.empty(levels.shape, dtype=np.float64)
+    residual[~tx4] = dequantise(levels[~tx4], quant.steps_y, INVERSE_Y)
+    residual[tx4] = dequantise(levels[tx4], quant.steps_y4, INVERSE_Y4)
+    return residual
+
+
+def residual_planes(levels: list[I64], quant: Quantiser, tx4: Bools | None) -> list[F64]:
+    """The dequantised residual blocks of the three planes (luma as `luma_residual`)."""
+    return [
+        luma_residual(levels[0], quant, tx4),
+        dequantise(levels[1], quant.steps_c, INVERSE_C),
+        dequantise(levels[2], quant.steps_c, INVERSE_C),
+    ]
+
+
+def luma_fixed(blocks: F64, quant: Quantiser, rounding: float, lam: float) -> tuple[I64, Bools]:
+    """Luma levels of raster (n, 64) residual blocks by the 8x8 transform (no block is 4x4)."""
+    levels = quantise_levels(blocks, FORWARD_Y, quant.steps_y, rounding, quant.prices[0])
+    return levels, np.zeros(len(blocks), dtype=np.bool_)
+
+
+def luma_adaptive(blocks: F64, quant: Quantiser, rounding: float, lam: float) -> tuple[I64, Bools]:
+    """(levels, tx4) of raster (n, 64) luma residual blocks: each block coded by one 8x8
+    transform or by four 4x4 ones, whichever costs less squared error + `lam` * estimated
+    bits (H.264 High's adaptive transform size, chosen per 8x8 block)."""
+    large = quantise_levels(blocks, FORWARD_Y, quant.steps_y, rounding, quant.prices[0])
+    small = quantise_levels(blocks, FORWARD_Y4, quant.steps_y4, rounding, quant.prices[3])
+    error_large = ((blocks - dequantise(large, quant.steps_y, INVERSE_Y)) ** 2).sum(axis=1)
+    error_small = ((blocks - dequantise(small, quant.steps_y4, INVERSE_Y4)) ** 2).sum(axis=1)
+    cost_large = error_large + lam * level_bits(large, quant.prices[0])
+    cost_small = error_small + lam * level_bits(small, quant.prices[3])
+    tx4: Bools = (cost_small < cost_large) & (np.count_nonzero(small, axis=1) > 0)
+    levels: I64 = np.where(tx4[:, None], small, large)
+    return levels, tx4
+
+
+luma_levels = luma_fixed
+
+
+def luma_bits(levels: I64, quant: Quantiser, tx4: Bools) -> F64:
+    """`level_bits` of luma blocks, each priced as its transform size codes it."""
+    bits = level_bits(levels, quant.prices[0])
+    if tx4.any():
+        bits[tx4] = level_bits(levels[tx4], quant.prices[3])
+    return bits
 
 
 # --- blocks ------------------------------------------------------------------------------
