@@ -59,6 +59,13 @@ TOOLS: dict[str, tuple[str, Any, Any, str]] = {
         "modes",
         "H.264's nine Intra_8x8 luma directions per 8x8 block vs DC/V/H/plane per macroblock",
     ),
+    "intra_4x4": (
+        "intra_pred",
+        "blocks_4x4",
+        "blocks",
+        "I-frame quadrants as four 4x4 blocks with their own Intra_4x4 directions where RD "
+        "says so vs 8x8 directions only",
+    ),
     "rdoq": (
         "rdoq_lambda",
         0.2,

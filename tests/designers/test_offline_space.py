@@ -95,7 +95,9 @@ def test_reference_equivalents_are_all_intra_and_inter_variants_of_one_design() 
 def test_describe_reads_as_a_one_line_design_summary() -> None:
     text = default_genome().describe()
     assert "inter (I every 30)" in text
-    assert "8x8/4x4 DCT" in text and "slope log quant" in text and "intra 8x8 directions" in text
+    assert (
+        "8x8/4x4 DCT" in text and "slope log quant" in text and "intra 8x8 / 4x4 directions" in text
+    )
     assert "hybrid quarter-pel 6-tap ME +-48" in text and "CABAC entropy" in text
     assert "MV cost lambda 0.4" in text and "RD lambda 0.25" in text
     assert "2 B-frames (QP +6, temporal direct, adaptive)" in text

@@ -52,6 +52,9 @@ TOOLS: dict[str, dict[str, object]] = {
     "intra_8x8_directions_4x4_transform": {"intra_pred": "blocks", "transform_size": 4},
     "rdoq_16x16_transform_all_intra": {"transform_size": 16, "intra_period": 1},
     "one_transform_size": {"adaptive_transform": 0},
+    "intra_8x8_only": {"intra_pred": "blocks"},
+    "intra_4x4_all_intra": {"intra_period": 1},
+    "intra_4x4_dead_zone": {"rdoq_lambda": 0.0},
     "adaptive_transform_dead_zone_modes": {"rdoq_lambda": 0.0, "intra_pred": "modes"},
     "adaptive_transform_wht_flat_intra": {"transform": "wht", "intra_pred": "flat"},
 }
@@ -564,12 +567,100 @@ def test_8x8_intra_directions_follow_the_h264_equations(mode: int) -> None:
     left = plane[y0 : y0 + 8, x0 - 1].tolist()
     corner = int(plane[y0 - 1, x0 - 1])
     expected = reference_8x8(top, left, corner, mode)
-    np.testing.assert_array_equal(frame.predict_8x8(plane, y0, x0, mode, True), expected)
+    np.testing.assert_array_equal(frame.predict_directional(plane, y0, x0, mode, True), expected)
     # without the pixels above-right, the last one above stands in for them (as H.264)
     padded = top[:8] + [top[7]] * 8
     np.testing.assert_array_equal(
-        frame.predict_8x8(plane, y0, x0, mode, False), reference_8x8(padded, left, corner, mode)
+        frame.predict_directional(plane, y0, x0, mode, False),
+        reference_8x8(padded, left, corner, mode),
     )
+
+
+def reference_4x4(top: list[int], left: list[int], corner: int, mode: int) -> I64:
+    """H.264's Intra_4x4 equations (8.3.1.2.1-9), pixel by pixel: p(x, -1) = top[x] (x < 8),
+    p(-1, y) = left[y], p(-1, -1) = corner."""
+
+    def p(x: int, y: int) -> int:
+        if y == -1:
+            return corner if x == -1 else top[x]
+        return left[y]
+
+    out = np.zeros((4, 4), dtype=np.int64)
+    for y in range(4):
+        for x in range(4):
+            if mode == 0:
+                v = p(x, -1)
+            elif mode == 1:
+                v = p(-1, y)
+            elif mode == 2:
+                v = (sum(top[:4]) + sum(left) + 4) >> 3
+            elif mode == 3:
+                if x == 3 and y == 3:
+                    v = (p(6, -1) + 3 * p(7, -1) + 2) >> 2
+                else:
+                    v = (p(x + y, -1) + 2 * p(x + y + 1, -1) + p(x + y + 2, -1) + 2) >> 2
+            elif mode == 4:
+                if x > y:
+                    v = (p(x - y - 2, -1) + 2 * p(x - y - 1, -1) + p(x - y, -1) + 2) >> 2
+                elif x < y:
+                    v = (p(-1, y - x - 2) + 2 * p(-1, y - x - 1) + p(-1, y - x) + 2) >> 2
+                else:
+                    v = (p(0, -1) + 2 * p(-1, -1) + p(-1, 0) + 2) >> 2
+            elif mode == 5:
+                z = 2 * x - y
+                if z >= 0 and z % 2 == 0:
+                    v = (p(x - (y >> 1) - 1, -1) + p(x - (y >> 1), -1) + 1) >> 1
+                elif z >= 0:
+                    a, b, c = (p(x - (y >> 1) - k, -1) for k in (2, 1, 0))
+                    v = (a + 2 * b + c + 2) >> 2
+                elif z == -1:
+                    v = (p(-1, 0) + 2 * p(-1, -1) + p(0, -1) + 2) >> 2
+                else:
+                    v = (p(-1, y - 1) + 2 * p(-1, y - 2) + p(-1, y - 3) + 2) >> 2
+            elif mode == 6:
+                z = 2 * y - x
+                if z >= 0 and z % 2 == 0:
+                    v = (p(-1, y - (x >> 1) - 1) + p(-1, y - (x >> 1)) + 1) >> 1
+                elif z >= 0:
+                    a, b, c = (p(-1, y - (x >> 1) - k) for k in (2, 1, 0))
+                    v = (a + 2 * b + c + 2) >> 2
+                elif z == -1:
+                    v = (p(-1, 0) + 2 * p(-1, -1) + p(0, -1) + 2) >> 2
+                else:
+                    v = (p(x - 1, -1) + 2 * p(x - 2, -1) + p(x - 3, -1) + 2) >> 2
+            elif mode == 7:
+                k = x + (y >> 1)
+                if y % 2 == 0:
+                    v = (p(k, -1) + p(k + 1, -1) + 1) >> 1
+                else:
+                    v = (p(k, -1) + 2 * p(k + 1, -1) + p(k + 2, -1) + 2) >> 2
+            else:
+                z, k = x + 2 * y, y + (x >> 1)
+                if z > 5:
+                    v = p(-1, 3)
+                elif z == 5:
+                    v = (p(-1, 2) + 3 * p(-1, 3) + 2) >> 2
+                elif z % 2 == 0:
+                    v = (p(-1, k) + p(-1, k + 1) + 1) >> 1
+                else:
+                    v = (p(-1, k) + 2 * p(-1, k + 1) + p(-1, k + 2) + 2) >> 2
+            out[y, x] = v
+    return out
+
+
+@pytest.mark.parametrize("mode", range(frame.LUMA_MODES))
+def test_4x4_intra_directions_follow_the_h264_equations(mode: int) -> None:
+    rng = np.random.default_rng(10 + mode)
+    plane = rng.integers(0, 256, (12, 16)).astype(np.int64)
+    y0, x0 = 4, 4
+    top = plane[y0 - 1, x0 : x0 + 8].tolist()
+    left = plane[y0 : y0 + 4, x0 - 1].tolist()
+    corner = int(plane[y0 - 1, x0 - 1])
+    got = frame.predict_directional(plane, y0, x0, mode, True, 4)
+    np.testing.assert_array_equal(got, reference_4x4(top, left, corner, mode))
+    padded = top[:4] + [top[3]] * 4
+    got = frame.predict_directional(plane, y0, x0, mode, False, 4)
+    np.testing.assert_array_equal(got, reference_4x4(padded, left, corner, mode))
 
 
 def test_8x8_intra_directions_reproduce_the_edges_they_model() -> None:
@@ -578,15 +669,16 @@ def test_8x8_intra_directions_reproduce_the_edges_they_model() -> None:
     the frame falls back to DC."""
     yy, xx = np.mgrid[0:16, 0:24]
     plane = ((xx + yy) * 5).astype(np.int64)  # constant along down-left diagonals
-    got = frame.predict_8x8(plane, 8, 8, 3, True)
+    got = frame.predict_directional(plane, 8, 8, 3, True)
     expected = plane[8:16, 8:16].copy()
     expected[7, 7] = got[7, 7]
     np.testing.assert_array_equal(got, expected)
     plane = ((xx - yy) * 5 + 80).astype(np.int64)  # constant along down-right diagonals
-    got = frame.predict_8x8(plane, 8, 8, 4, True)
+    got = frame.predict_directional(plane, 8, 8, 4, True)
     np.testing.assert_array_equal(got, plane[8:16, 8:16])
     np.testing.assert_array_equal(
-        frame.predict_8x8(plane, 0, 8, 0, True), frame.predict_8x8(plane, 0, 8, 2, True)
+        frame.predict_directional(plane, 0, 8, 0, True),
+        frame.predict_directional(plane, 0, 8, 2, True),
     )
 
 
@@ -718,3 +810,44 @@ def test_luma_deblocking_filters_the_inner_edges_of_split_blocks_only(
     split = frame.deblock_luma(layout, plane, levels, tx4, motion, 40)
     assert (split[:8, 3:5] != plane[:8, 3:5]).all()  # inside the split block: smoothed
     np.testing.assert_array_equal(split[9:, 3:5], plane[9:, 3:5])  # inside an unsplit one
+
+
+def test_nested_luma_modes_round_trip_through_the_coder() -> None:
+    """Quadrants of 8x8 modes and quadrants of four 4x4 modes, mixed, come back as coded."""
+    layout = frame.Layout(64, 48, 1)
+    rng = np.random.default_rng(6)
+    quadrants = rng.integers(0, frame.LUMA_MODES, (layout.nmb, 4))
+    quadrants[rng.random((layout.nmb, 4)) < 0.4] = frame.SUBDIVIDED
+    vectors = np.zeros((layout.nmb, 6), dtype=np.int64)
+    vectors[:, 1] = (quadrants << (4 * np.arange(4))).sum(axis=1)
+    subs = rng.integers(0, frame.LUMA_MODES, (layout.nmb, 4, 4))
+    packed = (subs << (4 * np.arange(4))).sum(axis=2)
+    vectors[:, 2:] = np.where(quadrants == frame.SUBDIVIDED, packed, 0)
+    contexts, bins = cabac.luma_modes_nested(layout, vectors)
+    probs = [cabac.HALF] * cabac.CONTEXTS
+    data = cabac.rc_encode(contexts.tolist(), bins.tolist(), probs)
+    decoder = cabac.BinDecoder(data, [cabac.HALF] * cabac.CONTEXTS, "packet")
+    parsed = np.zeros_like(vectors)
+    cabac.parse_luma_modes_nested(decoder, layout, parsed)
+    np.testing.assert_array_equal(parsed, vectors)
+
+
+def test_i_frames_predict_fine_detail_as_4x4_blocks_where_that_costs_less(
+    carphone: list[Planes],
+) -> None:
+    """On a real frame, some quadrants are four 4x4 blocks and the I-frame costs fewer bytes
+    than with 8x8 directions only, at about the same quality."""
+    sizes, quality = {}, {}
+    for intra_pred in ("blocks_4x4", "blocks"):
+        codec = load(render(tool_genome({"intra_pred": intra_pred})), intra_pred)
+        run = run_codec(codec, carphone[:1], 50)
+        sizes[intra_pred] = len(run.packets[0])
+        quality[intra_pred] = psnr_y(carphone[:1], run.decoded)
+        if intra_pred == "blocks_4x4":
+            encoder = codec.Encoder(176, 144, 30.0, {"quality": 50})
+            quant = codec.frame_quantiser(encoder.quantisers, 50, True)
+            _, vectors, _ = codec.intra_coding(encoder.layout, carphone[0], quant)
+            nibbles = (vectors[:, 1:2] >> (4 * np.arange(4))) & 15
+            assert (nibbles == frame.SUBDIVIDED).sum() > 10
+    assert sizes["blocks_4x4"] < sizes["blocks"]
+    assert quality["blocks_4x4"] > quality["blocks"] - 0.2

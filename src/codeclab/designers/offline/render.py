@@ -52,12 +52,20 @@ FRAGMENT_MODULES: tuple[ModuleType, ...] = (
 ROOTS = ("Encoder", "Decoder")
 
 SUBPEL_SCALE: Mapping[str, int] = {"none": 1, "half": 2, "quarter": 4}
+LUMA_MODE_CODERS: Mapping[str, str] = {
+    "flat": "none",
+    "modes": "none",
+    "blocks": "8x8",
+    "blocks_4x4": "nested",
+}
+"""intra_pred -> the coder of its luma modes (`luma_modes_*`, `parse_luma_modes_*`)."""
 
 
 def switch_choices(genome: Genome) -> dict[str, str]:
     """Switch name -> the fragment function that implements it for `genome`."""
     g = genome.canonical()
     cabac_on = g.entropy == "cabac"
+    intra = "blocks" if g.intra_pred == "blocks_4x4" else g.intra_pred
     byte_entropy = "zlib" if cabac_on else g.entropy
     return {
         "basis_1d": f"basis_{g.transform}",
@@ -86,12 +94,10 @@ def switch_choices(genome: Genome) -> dict[str, str]:
         "encode_b": "encode_b_frame" if g.bframes else "no_b_frame_encode",
         "decode_b": "decode_b_frame" if g.bframes else "no_b_frame_decode",
         "direct_vectors": f"direct_{g.b_direct}",
-        "intra_coding": f"intra_levels_{g.intra_pred}",
-        "intra_planes": f"intra_planes_{g.intra_pred}",
-        "luma_mode_bins": "luma_modes_8x8" if g.intra_pred == "blocks" else "luma_modes_none",
-        "parse_luma_modes": (
-            "parse_luma_modes_8x8" if g.intra_pred == "blocks" else "parse_luma_modes_none"
-        ),
+        "intra_coding": f"intra_levels_{intra}",
+        "intra_planes": f"intra_planes_{intra}",
+        "luma_mode_bins": f"luma_modes_{LUMA_MODE_CODERS[g.intra_pred]}",
+        "parse_luma_modes": f"parse_luma_modes_{LUMA_MODE_CODERS[g.intra_pred]}",
         "predict_frame": "no_prediction" if g.intra_only else "motion_prediction",
     }
 
@@ -107,6 +113,7 @@ def knob_constants(genome: Genome) -> dict[str, object]:
         "CHROMA_T": min(g.transform_size, g.macroblock // 2),
         "INTRA_ROUNDING": g.intra_rounding,
         "INTRA_PRED": int(g.intra_pred != "flat"),
+        "INTRA_4X4": int(g.intra_pred == "blocks_4x4"),
         "INTER_ROUNDING": g.inter_rounding,
         "CHROMA_QP_OFFSET": g.chroma_qp_offset,
         "P_QP_OFFSET": g.p_qp_offset,

@@ -46,11 +46,13 @@ KNOBS: tuple[KnobSpec, ...] = (
     KnobSpec("quant_matrix", ("flat", "slope", "jpeg"), "per-frequency step weights"),
     KnobSpec(
         "intra_pred",
-        ("flat", "modes", "blocks"),
+        ("flat", "modes", "blocks", "blocks_4x4"),
         "I-frame prediction: flat 128 with DC differences, or per macroblock the best of "
         "DC / vertical / horizontal / plane from reconstructed neighbours, or that for chroma "
         "and per 8x8 luma block the best of H.264's nine Intra_8x8 directions (16x16 "
-        "macroblocks, transforms up to 8x8, CABAC only)",
+        "macroblocks, transforms up to 8x8, CABAC only), or per 8x8 luma block that or four "
+        "4x4 blocks each with its own of the nine Intra_4x4 directions (H.264's Intra_NxN; "
+        "needs adaptive transform sizes)",
     ),
     KnobSpec("intra_rounding", (0.5, 0.42, 0.33), "dead-zone rounding offset of I-frames"),
     KnobSpec("inter_rounding", (0.17, 0.25, 0.33, 0.5), "dead-zone rounding offset of P-frames"),
@@ -255,10 +257,14 @@ class Genome:
             changes["search_range"] = min(self.search_range, FULL_SEARCH_MAX_RANGE)
         if self.intra_only or self.subpel == "none":
             changes["interpolation"] = base.interpolation
-        if self.intra_pred == "blocks" and (
+        if self.intra_pred in ("blocks", "blocks_4x4") and (
             self.entropy != "cabac" or self.macroblock != 16 or self.transform_size > 8
         ):
             changes["intra_pred"] = "modes"
+        elif self.intra_pred == "blocks_4x4" and (
+            not self.adaptive_transform or self.transform_size != 8
+        ):
+            changes["intra_pred"] = "blocks"
         if self.entropy != "cabac" or self.intra_only or self.macroblock != 16:
             changes["p_intra"] = base.p_intra
         if self.entropy != "cabac" or min(self.transform_size, self.macroblock) != 8:
@@ -348,6 +354,7 @@ class Genome:
                 "flat": "flat intra",
                 "modes": "intra DC/V/H/plane",
                 "blocks": "intra 8x8 directions",
+                "blocks_4x4": "intra 8x8 / 4x4 directions",
             }[g.intra_pred],
             (
                 f"RDOQ lambda {g.rdoq_lambda:g}"
@@ -450,7 +457,7 @@ def default_genome() -> Genome:
         transform_size=8,
         quant_curve="log",
         quant_matrix="slope",
-        intra_pred="blocks",
+        intra_pred="blocks_4x4",
         adaptive_transform=1,
         intra_rounding=0.33,
         subpel="quarter",

@@ -25,6 +25,7 @@ from codeclab.designers.offline.fragments.config import (
     ADAPTIVE_TRANSFORM,
     AMVP,
     CHROMA_T,
+    INTRA_4X4,
     INTRA_PRED,
     LUMA_T,
     P_INTRA,
@@ -43,6 +44,7 @@ from codeclab.designers.offline.fragments.frame import (
     INTRA_MB,
     MAX_VECTOR,
     MODE_DC,
+    SUBDIVIDED,
     Layout,
     most_probable_mode,
     pack_sections,
@@ -79,7 +81,8 @@ CTX_LUMA_MODE = CTX_SPLIT + 13  # 2: most probable 8x8 luma mode?, the other mod
 CTX_P_INTRA = CTX_LUMA_MODE + 2  # 3: is a coded P macroblock intra? (intra neighbours)
 CTX_TX4 = CTX_P_INTRA + 3  # 3: is a coded luma block four 4x4 transforms? (such neighbours)
 CTX_COEF4 = CTX_TX4 + 3  # per category (intra, inter) of 4x4-transformed luma blocks 80
-CONTEXTS = CTX_COEF4 + 2 * CAT_STRIDE
+CTX_I4 = CTX_COEF4 + 2 * CAT_STRIDE  # 3: is a quadrant four 4x4 blocks?, then 4x4 mode bins
+CONTEXTS = CTX_I4 + 3
 SPLIT = (LUMA_T // SMALL_T) ** 2
 """4x4 transforms per luma block where blocks may be split (`kernels_split`)."""
 
@@ -458,6 +461,55 @@ def luma_modes_8x8(layout: Layout, vectors: I64) -> tuple[I64, I64]:
     return interleave(owners, contexts, bins)
 
 
+def mode_bins(mode: int, likely: int, ctx: int, contexts: list[int], bins: list[int]) -> None:
+    """Append the bins of an intra direction `mode` against the most probable one `likely`:
+    a flag (context `ctx`: is it `likely`?) and, when not, the 3 bits of its rank among the
+    other eight (context `ctx` + 1)."""
+    contexts.append(ctx)
+    bins.append(int(mode == likely))
+    if mode != likely:
+        rank = mode - (mode > likely)
+        contexts += [ctx + 1] * 3
+        bins += [(rank >> shift) & 1 for shift in (2, 1, 0)]
+
+
+def read_mode(decoder: BinDecoder, likely: int, ctx: int) -> int:
+    """Inverse of `mode_bins`."""
+    if decoder.bit(ctx):
+        return likely
+    rank = 0
+    for _ in range(3):
+        rank = 2 * rank + decoder.bit(ctx + 1)
+    return rank + (rank >= likely)
+
+
+def luma_modes_nested(layout: Layout, vectors: I64) -> tuple[I64, I64]:
+    """(contexts, bins) of the luma modes of `intra_levels_blocks` with INTRA_4X4: per
+    quadrant (macroblocks in raster order, quadrants in raster order within) a flag (is it
+    four 4x4 blocks?), then its 8x8 mode or its four 4x4 modes (`mode_bins`, each against its
+    `most_probable_mode` among the modes per 4x4 cell decoded so far)."""
+    grid = np.zeros((4 * layout.mby, 4 * layout.mbx), dtype=np.int64)
+    contexts: list[int] = []
+    bins: list[int] = []
+    for mb, row in enumerate(vectors.tolist()):
+        r, c = divmod(mb, layout.mbx)
+        for k in range(4):
+            by, bx = 4 * r + 2 * (k // 2), 4 * c + 2 * (k % 2)
+            mode = (row[1] >> (4 * k)) & 15
+            contexts.append(CTX_I4)
+            bins.append(int(mode == SUBDIVIDED))
+            if mode != SUBDIVIDED:
+                mode_bins(mode, most_probable_mode(grid, by, bx), CTX_LUMA_MODE, contexts, bins)
+                grid[by : by + 2, bx : bx + 2] = mode
+                continue
+            for s in range(4):
+                sub = (row[2 + k] >> (4 * s)) & 15
+                cell = (by + s // 2, bx + s % 2)
+                mode_bins(sub, most_probable_mode(grid, *cell), CTX_I4 + 1, contexts, bins)
+                grid[cell] = sub
+    return np.array(contexts, dtype=np.int64), np.array(bins, dtype=np.int64)
+
+
 luma_mode_bins = luma_modes_none
 
 
@@ -690,7 +742,7 @@ def parse_cabac(
     deltas = None
     if intra:
         modes = None
-        vectors = np.zeros((layout.nmb, 2), dtype=np.int64)
+        vectors = np.zeros((layout.nmb, 2 + 4 * INTRA_4X4), dtype=np.int64)
         cats = (0, 1, 1)
         present = [np.ones(n, dtype=np.bool_) for n in layout.nblocks]
         if INTRA_PRED:
@@ -747,6 +799,30 @@ def parse_luma_modes_8x8(decoder: BinDecoder, layout: Layout, vectors: I64) -> N
                 mode = rank + (rank >= likely)
             grid[by, bx] = mode
             packed |= mode << (4 * k)
+        vectors[mb, 1] = packed
+
+
+def parse_luma_modes_nested(decoder: BinDecoder, layout: Layout, vectors: I64) -> None:
+    """Inverse of `luma_modes_nested`: the luma modes into columns 1.. of `vectors`."""
+    grid = np.zeros((4 * layout.mby, 4 * layout.mbx), dtype=np.int64)
+    for mb in range(layout.nmb):
+        r, c = divmod(mb, layout.mbx)
+        packed = 0
+        for k in range(4):
+            by, bx = 4 * r + 2 * (k // 2), 4 * c + 2 * (k % 2)
+            if not decoder.bit(CTX_I4):
+                mode = read_mode(decoder, most_probable_mode(grid, by, bx), CTX_LUMA_MODE)
+                grid[by : by + 2, bx : bx + 2] = mode
+                packed |= mode << (4 * k)
+                continue
+            packed |= SUBDIVIDED << (4 * k)
+            subs = 0
+            for s in range(4):
+                cell = (by + s // 2, bx + s % 2)
+                sub = read_mode(decoder, most_probable_mode(grid, *cell), CTX_I4 + 1)
+                grid[cell] = sub
+                subs |= sub << (4 * s)
+            vectors[mb, 2 + k] = subs
         vectors[mb, 1] = packed
 
 

@@ -627,7 +627,7 @@ def recode_intra(
     """An I-frame coded again, RDOQ pricing its levels by the contexts that coding its first
     pass (`vectors`, `levels`, `tx4`) trained: fresh contexts price every bin at one bit."""
     trained = payload_models(SECTIONS)
-    zero = np.zeros_like(vectors)
+    zero = np.zeros((layout.nmb, 2), dtype=np.int64)
     write_payload(layout, None, vectors, levels, tx4, trained, 0, zero, None)
     quant.prices = level_prices(trained, True, RDOQ_LAMBDA * quant.flat_y**2)
     found: tuple[list[I64], I64, Bools] = intra_coding(layout, cur, quant)
@@ -725,7 +725,7 @@ class Encoder:
         payload = write_payload(
             layout, modes, vectors, levels, tx4, self.models, len(refs), self.temporal, deltas
         )
-        self.temporal = vectors if modes is not None else np.zeros_like(vectors)
+        self.temporal = vectors if modes is not None else np.zeros((layout.nmb, 2), np.int64)
         self.anchor_refs = anchor_references(layout, modes)
         if modes is not None:
             self.b_frames = group_b_frames(modes, index - self.anchor_index)
@@ -803,7 +803,7 @@ class Decoder:
         modes, vectors, levels, tx4, deltas = read_payload(
             layout, packet[2:], intra, len(refs), self.models, self.temporal, what
         )
-        self.temporal = vectors if modes is not None else np.zeros_like(vectors)
+        self.temporal = vectors if modes is not None else np.zeros((layout.nmb, 2), np.int64)
         self.anchor_refs = anchor_references(layout, modes)
         quant = frame_quantiser(self.quantisers, quality, intra)
         frame = reconstruct(layout, refs, quant, modes, vectors, levels, tx4, deltas)

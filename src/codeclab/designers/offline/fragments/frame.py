@@ -9,6 +9,7 @@ import numpy as np
 from codeclab.designers.offline.fragments.config import (
     BFRAMES,
     CHROMA_T,
+    INTRA_4X4,
     INTRA_PERIOD,
     INTRA_PRED,
     INTRA_ROUNDING,
@@ -25,6 +26,7 @@ from codeclab.designers.offline.fragments.motion import predict_luma, predict_pl
 from codeclab.designers.offline.fragments.transform import (
     FORWARD_C,
     FORWARD_Y,
+    FORWARD_Y4,
     INVERSE_C,
     INVERSE_Y,
     SMALL_T,
@@ -218,60 +220,65 @@ def intra_predict(plane: I64, y0: int, x0: int, size: int, mode: int) -> I64:
 
 
 LUMA_MODES = 9
-"""Modes of an 8x8 luma block (H.264's Intra_8x8 numbering, without its reference filter):
-0 vertical, 1 horizontal, 2 DC, 3 diagonal down-left, 4 diagonal down-right, 5 vertical-right,
-6 horizontal-down, 7 vertical-left, 8 horizontal-up."""
+"""Directional modes of a 4x4 or 8x8 luma block (H.264's Intra_4x4 / Intra_8x8 numbering,
+without Intra_8x8's reference filter): 0 vertical, 1 horizontal, 2 DC, 3 diagonal down-left,
+4 diagonal down-right, 5 vertical-right, 6 horizontal-down, 7 vertical-left, 8 horizontal-up."""
 MODE_DC = 2
 INTRA_RD_MODES = 5
-"""8x8 intra modes (those of least SATD + lambda * mode bits) each block is coded with to pick
-the one of least SSD + lambda * bits."""
+"""Intra directions (those of least SATD + lambda * mode bits) each block is coded with to
+pick the one of least SSD + lambda * bits."""
 NEEDS_TOP = (1, 0, 0, 1, 1, 1, 1, 1, 0)
 NEEDS_LEFT = (0, 1, 0, 0, 1, 1, 1, 0, 1)
-ROW, COL = np.mgrid[0:8, 0:8]
+GRIDS = {n: np.mgrid[0:n, 0:n] for n in (4, 8)}
+"""(row, column) index grids of a 4x4 and an 8x8 block."""
 
 
-def predict_8x8(plane: I64, y0: int, x0: int, mode: int, top_right: bool) -> I64:
-    """Prediction of the 8x8 luma block at (y0, x0) from the reconstructed pixels of `plane`
-    above (8, and 8 more above-right where `top_right`, else the last one repeated), left of
-    and above-left of it, by `mode` (see LUMA_MODES); a mode missing its neighbours predicts DC.
-    """
+def predict_directional(
+    plane: I64, y0: int, x0: int, mode: int, top_right: bool, n: int = 8
+) -> I64:
+    """Prediction of the n x n (4 or 8) luma block at (y0, x0) from the reconstructed pixels
+    of `plane` above (n, and n more above-right where `top_right`, else the last one repeated),
+    left of and above-left of it, by `mode` (see LUMA_MODES); a mode missing its neighbours
+    predicts DC."""
     has_top, has_left = y0 > 0, x0 > 0
     if (NEEDS_TOP[mode] and not has_top) or (NEEDS_LEFT[mode] and not has_left):
         mode = MODE_DC
-    top = plane[y0 - 1, x0 : x0 + 16] if has_top else np.zeros(16, dtype=np.int64)
+    row, col = GRIDS[n]
+    top = plane[y0 - 1, x0 : x0 + 2 * n] if has_top else np.zeros(2 * n, dtype=np.int64)
     if not top_right:
-        top = np.concatenate((top[:8], np.repeat(top[7:8], 8)))
-    left = plane[y0 : y0 + 8, x0 - 1] if has_left else np.zeros(8, dtype=np.int64)
+        top = np.concatenate((top[:n], np.repeat(top[n - 1 : n], n)))
+    left = plane[y0 : y0 + n, x0 - 1] if has_left else np.zeros(n, dtype=np.int64)
     if mode == 0:
-        vertical: I64 = np.repeat(top[None, :8], 8, axis=0)
+        vertical: I64 = np.repeat(top[None, :n], n, axis=0)
         return vertical
     if mode == 1:
-        horizontal: I64 = np.repeat(left[:, None], 8, axis=1)
+        horizontal: I64 = np.repeat(left[:, None], n, axis=1)
         return horizontal
     if mode == MODE_DC:
+        shift = n.bit_length() - 1
         if has_top and has_left:
-            dc = (int(top[:8].sum()) + int(left.sum()) + 8) >> 4
+            dc = (int(top[:n].sum()) + int(left.sum()) + n) >> (shift + 1)
         elif has_top or has_left:
-            dc = (int((top[:8] if has_top else left).sum()) + 4) >> 3
+            dc = (int((top[:n] if has_top else left).sum()) + n // 2) >> shift
         else:
             dc = 128
-        return np.full((8, 8), dc, dtype=np.int64)
+        return np.full((n, n), dc, dtype=np.int64)
     if mode in (3, 7):
-        t = np.concatenate((top, top[15:]))
+        t = np.concatenate((top, top[2 * n - 1 :]))
         average = (t[:-1] + t[1:] + 1) >> 1
         smooth = (t[:-2] + 2 * t[1:-1] + t[2:] + 2) >> 2
         if mode == 3:
-            down_left: I64 = smooth[ROW + COL]
+            down_left: I64 = smooth[row + col]
             return down_left
-        k = COL + (ROW >> 1)
-        vertical_left: I64 = np.where(ROW % 2 == 0, average[k], smooth[k])
+        k = col + (row >> 1)
+        vertical_left: I64 = np.where(row % 2 == 0, average[k], smooth[k])
         return vertical_left
     if mode == 8:
-        side = np.concatenate((left, np.repeat(left[7:], 5)))  # beyond: the last
-        j = ROW + (COL >> 1)
+        side = np.concatenate((left, np.repeat(left[n - 1 :], 5)))  # beyond: the last
+        j = row + (col >> 1)
         even = (side[j] + side[j + 1] + 1) >> 1
         odd = (side[j] + 2 * side[j + 1] + side[j + 2] + 2) >> 2
-        horizontal_up: I64 = np.where((COL + 2 * ROW) % 2 == 0, even, odd)
+        horizontal_up: I64 = np.where((col + 2 * row) % 2 == 0, even, odd)
         return horizontal_up
     corner = plane[y0 - 1, x0 - 1 : x0]
     edge = np.concatenate((left[::-1], corner, top))  # left bottom-up, corner, top
@@ -279,33 +286,34 @@ def predict_8x8(plane: I64, y0: int, x0: int, mode: int, top_right: bool) -> I64
     smooth = edge.copy()
     smooth[1:-1] = (edge[:-2] + 2 * edge[1:-1] + edge[2:] + 2) >> 2
     if mode == 4:
-        down_right: I64 = smooth[8 + COL - ROW]
+        down_right: I64 = smooth[n + col - row]
         return down_right
     if mode == 5:
-        z, k = 2 * COL - ROW, 8 + COL - (ROW >> 1)
-        steep = smooth[np.clip(9 - ROW + 2 * COL, 0, 24)]
+        z, k = 2 * col - row, n + col - (row >> 1)
+        steep = smooth[np.clip(n + 1 - row + 2 * col, 0, 3 * n)]
         inner = np.where(z % 2 == 0, average[k], smooth[k])
-        vertical_right: I64 = np.where(z >= 0, inner, np.where(z == -1, smooth[8], steep))
+        vertical_right: I64 = np.where(z >= 0, inner, np.where(z == -1, smooth[n], steep))
         return vertical_right
-    z, k = 2 * ROW - COL, 8 - ROW + (COL >> 1)
-    flat = smooth[np.clip(7 + COL - 2 * ROW, 0, 24)]
+    z, k = 2 * row - col, n - row + (col >> 1)
+    flat = smooth[np.clip(n - 1 + col - 2 * row, 0, 3 * n)]
     inner = np.where(z % 2 == 0, average[k - 1], smooth[k])
-    horizontal_down: I64 = np.where(z >= 0, inner, np.where(z == -1, smooth[8], flat))
+    horizontal_down: I64 = np.where(z >= 0, inner, np.where(z == -1, smooth[n], flat))
     return horizontal_down
 
 
 def hadamard_cost(residuals: I64) -> I64:
-    """Sum of absolute 8x8 Hadamard transform coefficients (SATD) of (count, 8, 8) residuals."""
+    """Sum of absolute Hadamard transform coefficients (SATD) of (count, n, n) residuals."""
     h = np.array([[1]], dtype=np.int64)
-    while h.shape[0] < 8:
+    while h.shape[0] < residuals.shape[-1]:
         h = np.block([[h, h], [h, -h]])
     cost: I64 = np.abs(h @ residuals @ h).sum(axis=(1, 2))
     return cost
 
 
 def most_probable_mode(grid: I64, by: int, bx: int) -> int:
-    """H.264's predicted Intra_8x8 mode of luma block (by, bx): the lesser of its left and top
-    neighbours' modes, DC where either is outside the frame."""
+    """H.264's predicted intra mode of the luma block whose top-left cell of `grid` (modes per
+    block of the grid's size) is (by, bx): the lesser of the modes left of and above that
+    cell, DC where either is outside the frame."""
     if by == 0 or bx == 0:
         return MODE_DC
     return int(min(grid[by, bx - 1], grid[by - 1, bx]))
@@ -451,64 +459,151 @@ def intra_planes_modes(
     return recon
 
 
+def directional_block(
+    recon: I64,
+    target: I64,
+    y0: int,
+    x0: int,
+    top_right: bool,
+    likely: int,
+    quant: Quantiser,
+    sub: int = -1,
+) -> tuple[float, int, I64, Bools, I64]:
+    """The best `predict_directional` mode of one luma block at (y0, x0): an 8x8 quadrant
+    (`sub` -1; its residual coded by `luma_levels`) or 4x4 sub-block `sub` of one (coded by
+    its own 4x4 transform, as the levels of the quadrant's split block). Of the
+    INTRA_RD_MODES modes of least SATD + 0.4 * step * mode bits (1 for `likely`, the most
+    probable mode, else 4), the one whose coded block costs least SSD + lambda * bits
+    (`decision_lambda`). Returns (that cost, the mode, the quadrant's levels row, its tx4
+    flag, the decoded pixels)."""
+    n = 8 if sub < 0 else SMALL_T
+    candidates = [
+        mode
+        for mode in range(LUMA_MODES)
+        if (y0 > 0 or not NEEDS_TOP[mode]) and (x0 > 0 or not NEEDS_LEFT[mode])
+    ]
+    predictions = np.stack(
+        [predict_directional(recon, y0, x0, mode, top_right, n) for mode in candidates]
+    )
+    bits = np.array([1 if mode == likely else 4 for mode in candidates])
+    costs = hadamard_cost(target[None] - predictions) + 0.4 * quant.flat_y * bits
+    rd_lam = decision_lambda(quant)
+    best: tuple[float, int, I64, Bools, I64] | None = None
+    for option in np.argsort(costs, kind="stable")[:INTRA_RD_MODES].tolist():
+        if sub < 0:
+            difference = to_blocks(target - predictions[option], LUMA_T)
+            coded, coded_tx4 = luma_levels(difference, quant, INTRA_ROUNDING, rd_lam)
+            dequantised = luma_residual(coded, quant, coded_tx4)
+            pixels = from_blocks(to_blocks(predictions[option], LUMA_T) + dequantised, LUMA_T, n, n)
+        else:
+            area = (
+                slice(4 * (sub // 2), 4 * (sub // 2) + 4),
+                slice(4 * (sub % 2), 4 * (sub % 2) + 4),
+            )
+            embedded = np.zeros((8, 8), dtype=np.float64)
+            embedded[area] = target - predictions[option]
+            coded = quantise_levels(
+                embedded.reshape(1, 64),
+                FORWARD_Y4,
+                quant.steps_y4,
+                INTRA_ROUNDING,
+                quant.prices[3],
+            )
+            coded_tx4 = np.ones(1, dtype=np.bool_)
+            dequantised = luma_residual(coded, quant, coded_tx4).reshape(8, 8)[area]
+            pixels = (predictions[option] + dequantised).astype(np.int64)
+        pixels = np.clip(pixels, 0, 255)
+        error = float(((target - pixels) ** 2).sum())
+        rate = float(luma_bits(coded, quant, coded_tx4).sum()) + bits[option]
+        cost = error + rd_lam * rate
+        if best is None or cost < best[0]:
+            best = (cost, candidates[option], coded, coded_tx4, pixels)
+    assert best is not None
+    return best
+
+
+SUBDIVIDED = 15
+"""Quadrant mode (column 1 of an I-frame's vectors) of a quadrant predicted as four 4x4
+blocks, whose modes are in column 2 + quadrant (sub-block s in bits 4s..4s+3)."""
+
+
+def sub_top_right(s: int, k: int, r: int, c: int, mbx: int, y0: int) -> bool:
+    """Whether the 4 pixels above-right of 4x4 sub-block `s` of quadrant `k` of macroblock
+    (r, c) are decoded before it (`y0`: the quadrant's top row)."""
+    if s == 0:
+        return y0 > 0
+    if s == 1:
+        return has_top_right(k, r, c, mbx)
+    return s == 2
+
+
 def intra_levels_blocks(
     layout: Layout, cur: Planes, quant: Quantiser
 ) -> tuple[list[I64], I64, Bools]:
     """An I-frame coded macroblock by macroblock in raster order: each 8x8 luma quadrant
-    predicted from its reconstructed neighbours by a `predict_8x8` mode: of the INTRA_RD_MODES
-    of least SATD + 0.4 * step * mode bits (1 for the `most_probable_mode`, else 4), the one
-    whose coded block costs least SSD + lambda * bits (`decision_lambda`; each mode's residual
-    coded by `luma_levels`); chroma by the `intra_predict` mode of least SAD. Returns the
-    levels, in the vectors the chroma mode (column 0) and the four luma modes (column 1,
-    quadrant k in bits 4k..4k+3), and which luma blocks are coded as 4x4 transforms."""
+    predicted from its reconstructed neighbours by its best `directional_block` mode, or with
+    INTRA_4X4, where that costs less, as four 4x4 blocks each by its own (H.264's
+    Intra_NxN); chroma by the `intra_predict` mode of least SAD. Returns the levels; in the
+    vectors the chroma mode (column 0), the four quadrant modes (column 1, quadrant k in bits
+    4k..4k+3; SUBDIVIDED: 4x4 blocks) and with INTRA_4X4 each quadrant's 4x4 modes; and
+    which luma blocks are coded as 4x4 transforms."""
     forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
     inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
     steps = (quant.steps_y, quant.steps_c, quant.steps_c)
     recon, levels, order = intra_buffers(layout)
     source = [plane.astype(np.int64) for plane in cur]
-    vectors = np.zeros((layout.nmb, 2), dtype=np.int64)
-    grid = np.zeros((2 * layout.mby, 2 * layout.mbx), dtype=np.int64)
+    vectors = np.zeros((layout.nmb, 2 + 4 * INTRA_4X4), dtype=np.int64)
+    grid = np.zeros((4 * layout.mby, 4 * layout.mbx), dtype=np.int64)  # modes per 4x4
     tx4 = np.zeros(layout.nblocks[0], dtype=np.bool_)
-    lam = 0.4 * quant.flat_y
-    rd_lam = decision_lambda(quant)
+    flag = decision_lambda(quant) * INTRA_4X4  # the price of a quadrant's 4x4 flag
     for mb in range(layout.nmb):
         r, c = divmod(mb, layout.mbx)
         packed = 0
         for k in range(4):
-            by, bx = 2 * r + k // 2, 2 * c + k % 2
-            y0, x0 = 8 * by, 8 * bx
-            top_right = has_top_right(k, r, c, layout.mbx)
-            likely = most_probable_mode(grid, by, bx)
-            candidates = [
-                mode
-                for mode in range(LUMA_MODES)
-                if (y0 > 0 or not NEEDS_TOP[mode]) and (x0 > 0 or not NEEDS_LEFT[mode])
-            ]
-            predictions = np.stack(
-                [predict_8x8(recon[0], y0, x0, mode, top_right) for mode in candidates]
-            )
+            y0, x0 = 8 * (2 * r + k // 2), 8 * (2 * c + k % 2)
+            by, bx = y0 // 4, x0 // 4
             target = source[0][y0 : y0 + 8, x0 : x0 + 8]
-            bits = np.array([1 if mode == likely else 4 for mode in candidates])
-            costs = hadamard_cost(target[None] - predictions) + lam * bits
-            best_rd, choice = -1.0, 0
-            found, small, decoded = levels[0][:0], tx4[:0], np.zeros(0)
-            for option in np.argsort(costs, kind="stable")[:INTRA_RD_MODES].tolist():
-                difference = to_blocks(target - predictions[option], LUMA_T)
-                coded, coded_tx4 = luma_levels(difference, quant, INTRA_ROUNDING, rd_lam)
-                dequantised = luma_residual(coded, quant, coded_tx4)
-                pixels = np.clip(to_blocks(predictions[option], LUMA_T) + dequantised, 0, 255)
-                error = float(((to_blocks(target, LUMA_T) - pixels) ** 2).sum())
-                rate = float(luma_bits(coded, quant, coded_tx4).sum()) + bits[option]
-                cost = error + rd_lam * rate
-                if best_rd < 0 or cost < best_rd:
-                    best_rd, choice = cost, option
-                    found, small, decoded = coded, coded_tx4, dequantised
-            grid[by, bx] = candidates[choice]
-            packed |= candidates[choice] << (4 * k)
+            cost, mode, found, small, pixels = directional_block(
+                recon[0],
+                target,
+                y0,
+                x0,
+                has_top_right(k, r, c, layout.mbx),
+                most_probable_mode(grid, by, bx),
+                quant,
+            )
+            grid[by : by + 2, bx : bx + 2] = mode
             blocks = order[0][mb][quadrant_blocks(k)]
+            if INTRA_4X4:
+                split_cost, row, modes4 = flag, np.zeros_like(found), 0
+                for s in range(4):
+                    ys, xs = y0 + 4 * (s // 2), x0 + 4 * (s % 2)
+                    part = directional_block(
+                        recon[0],
+                        source[0][ys : ys + 4, xs : xs + 4],
+                        ys,
+                        xs,
+                        sub_top_right(s, k, r, c, layout.mbx, y0),
+                        most_probable_mode(grid, ys // 4, xs // 4),
+                        quant,
+                        s,
+                    )
+                    split_cost += part[0]
+                    row += part[2]
+                    modes4 |= part[1] << (4 * s)
+                    grid[ys // 4, xs // 4] = part[1]
+                    recon[0][ys : ys + 4, xs : xs + 4] = part[4]
+                if split_cost < cost + flag:
+                    packed |= SUBDIVIDED << (4 * k)
+                    vectors[mb, 2 + k] = modes4
+                    levels[0][blocks] = row
+                    tx4[blocks] = True
+                    continue
+                grid[by : by + 2, bx : bx + 2] = mode
+            packed |= mode << (4 * k)
             levels[0][blocks] = found
             tx4[blocks] = small
-            intra_block(recon[0], y0, x0, 8, predictions[choice], decoded, LUMA_T)
+            recon[0][y0 : y0 + 8, x0 : x0 + 8] = pixels
         vectors[mb, 1] = packed
         size = MACROBLOCK // 2
         y0, x0 = r * size, c * size
@@ -516,21 +611,21 @@ def intra_levels_blocks(
         best, best_cost, best_predictions = 0, -1, []
         for mode in chroma_modes:
             predictions_c = [intra_predict(recon[p], y0, x0, size, mode) for p in (1, 2)]
-            cost = sum(
+            cost_c = sum(
                 int(np.abs(source[p][y0 : y0 + size, x0 : x0 + size] - prediction).sum())
                 for p, prediction in zip((1, 2), predictions_c, strict=True)
             )
-            if best_cost < 0 or cost < best_cost:
-                best, best_cost, best_predictions = mode, cost, predictions_c
+            if best_cost < 0 or cost_c < best_cost:
+                best, best_cost, best_predictions = mode, cost_c, predictions_c
         vectors[mb, 0] = best
         for p, prediction in zip((1, 2), best_predictions, strict=True):
             n = layout.sizes[p]
             residual = source[p][y0 : y0 + size, x0 : x0 + size] - prediction
-            found = quantise_levels(
+            found_c = quantise_levels(
                 to_blocks(residual, n), forwards[p], steps[p], INTRA_ROUNDING, quant.prices[p]
             )
-            levels[p][order[p][mb]] = found
-            decoded = dequantise(found, steps[p], inverses[p])
+            levels[p][order[p][mb]] = found_c
+            decoded = dequantise(found_c, steps[p], inverses[p])
             intra_block(recon[p], y0, x0, size, prediction, decoded, n)
     return levels, vectors, tx4
 
@@ -539,7 +634,7 @@ def intra_planes_blocks(
     layout: Layout, quant: Quantiser, vectors: I64, levels: list[I64], tx4: Bools
 ) -> list[I64]:
     """Inverse of `intra_levels_blocks`: planes before the loop filter, macroblock by
-    macroblock, quadrant by quadrant."""
+    macroblock, quadrant by quadrant (sub-block by sub-block where SUBDIVIDED)."""
     recon, order, residuals = intra_residuals(layout, quant, levels, tx4)
     for mb in range(layout.nmb):
         r, c = divmod(mb, layout.mbx)
@@ -547,9 +642,21 @@ def intra_planes_blocks(
         for k in range(4):
             y0, x0 = 8 * (2 * r + k // 2), 8 * (2 * c + k % 2)
             mode = (packed >> (4 * k)) & 15
-            prediction = predict_8x8(recon[0], y0, x0, mode, has_top_right(k, r, c, layout.mbx))
             residual = residuals[0][order[0][mb][quadrant_blocks(k)]]
-            intra_block(recon[0], y0, x0, 8, prediction, residual, LUMA_T)
+            if mode != SUBDIVIDED:
+                prediction = predict_directional(
+                    recon[0], y0, x0, mode, has_top_right(k, r, c, layout.mbx)
+                )
+                intra_block(recon[0], y0, x0, 8, prediction, residual, LUMA_T)
+                continue
+            pixels = residual.reshape(8, 8)
+            for s in range(4):
+                ys, xs = y0 + 4 * (s // 2), x0 + 4 * (s % 2)
+                sub_mode = (int(vectors[mb, 2 + k]) >> (4 * s)) & 15
+                top_right = sub_top_right(s, k, r, c, layout.mbx, y0)
+                prediction = predict_directional(recon[0], ys, xs, sub_mode, top_right, SMALL_T)
+                part = pixels[ys - y0 : ys - y0 + 4, xs - x0 : xs - x0 + 4]
+                recon[0][ys : ys + 4, xs : xs + 4] = np.clip(prediction + part, 0, 255)
         size = MACROBLOCK // 2
         for p in (1, 2):
             prediction = intra_predict(recon[p], r * size, c * size, size, int(vectors[mb, 0]))
@@ -601,8 +708,7 @@ def reconstruct(
     for p in range(3):
         motion = np.zeros(layout.grids[p], dtype=np.int64)
         if p == 0:
-            everywhere = np.ones_like(levels[0])
-            plane = deblock_luma(layout, decoded[0], everywhere, tx4, motion, flats[0])
+            plane = deblock_luma(layout, decoded[0], levels[0], tx4, motion, flats[0], True)
         else:
             coded: Bools = np.ones(layout.grids[p], dtype=np.bool_)
             plane = deblock(decoded[p], layout.sizes[p], coded, motion, flats[p])
@@ -611,12 +717,22 @@ def reconstruct(
 
 
 def deblock_luma(
-    layout: Layout, plane: I64, levels: I64, tx4: Bools, motion: I64, step: int
+    layout: Layout,
+    plane: I64,
+    levels: I64,
+    tx4: Bools,
+    motion: I64,
+    step: int,
+    intra: bool = False,
 ) -> I64:
-    """`deblock` of the luma plane, whose blocks set in `tx4` were coded as 4x4 transforms:
+    """`deblock` of the luma plane, whose coded blocks set in `tx4` are four 4x4 transforms:
     their inner edges are deblocked too, each 4x4 transform counting as coded when its own
-    levels are not all zero (`motion`: per luma transform block, a key of its motion)."""
-    coded: Bools = (np.count_nonzero(levels, axis=1) > 0).reshape(layout.grids[0])
+    levels are not all zero, or always in an `intra` frame (`motion`: per luma transform
+    block, a key of its motion). A block without levels is one transform, whatever `tx4`
+    says: the decoder reads no flag for it."""
+    has_levels = np.count_nonzero(levels, axis=1) > 0
+    tx4 = tx4 & has_levels
+    coded: Bools = (has_levels | intra).reshape(layout.grids[0])
     if not tx4.any():
         return deblock(plane, LUMA_T, coded, motion, step)
     per = LUMA_T // SMALL_T
@@ -625,6 +741,7 @@ def deblock_luma(
     own = np.stack(
         [np.count_nonzero(levels[:, k::split], axis=1) > 0 for k in range(split)], axis=1
     )
+    own |= intra
     sub_coded = np.where(tx4[:, None], own, coded.reshape(-1, 1))
     blocks = np.arange(levels.shape[0], dtype=np.int64)[:, None] * split
     sub_owner = blocks + np.where(tx4[:, None], np.arange(split, dtype=np.int64), 0)
