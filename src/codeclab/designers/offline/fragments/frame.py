@@ -301,11 +301,21 @@ def predict_directional(
     return horizontal_down
 
 
-def hadamard_cost(residuals: I64) -> I64:
-    """Sum of absolute Hadamard transform coefficients (SATD) of (count, n, n) residuals."""
+def hadamard(n: int) -> I64:
+    """The n x n Hadamard matrix (n a power of two), entries +-1."""
     h = np.array([[1]], dtype=np.int64)
-    while h.shape[0] < residuals.shape[-1]:
+    while h.shape[0] < n:
         h = np.block([[h, h], [h, -h]])
+    return h
+
+
+HADAMARD = {n: hadamard(n) for n in (4, 8)}
+
+
+def hadamard_cost(residuals: I64) -> I64:
+    """Sum of absolute Hadamard transform coefficients (SATD) of (count, n, n) residuals,
+    n 4 or 8."""
+    h = HADAMARD[residuals.shape[-1]]
     cost: I64 = np.abs(h @ residuals @ h).sum(axis=(1, 2))
     return cost
 
@@ -488,38 +498,49 @@ def directional_block(
     bits = np.array([1 if mode == likely else 4 for mode in candidates])
     costs = hadamard_cost(target[None] - predictions) + 0.4 * quant.flat_y * bits
     rd_lam = decision_lambda(quant)
-    best: tuple[float, int, I64, Bools, I64] | None = None
-    for option in np.argsort(costs, kind="stable")[:INTRA_RD_MODES].tolist():
-        if sub < 0:
-            difference = to_blocks(target - predictions[option], LUMA_T)
-            coded, coded_tx4 = luma_levels(difference, quant, INTRA_ROUNDING, rd_lam)
-            dequantised = luma_residual(coded, quant, coded_tx4)
-            pixels = from_blocks(to_blocks(predictions[option], LUMA_T) + dequantised, LUMA_T, n, n)
-        else:
-            area = (
-                slice(4 * (sub // 2), 4 * (sub // 2) + 4),
-                slice(4 * (sub % 2), 4 * (sub % 2) + 4),
-            )
-            embedded = np.zeros((8, 8), dtype=np.float64)
-            embedded[area] = target - predictions[option]
-            coded = quantise_levels(
-                embedded.reshape(1, 64),
-                FORWARD_Y4,
-                quant.steps_y4,
-                INTRA_ROUNDING,
-                quant.prices[3],
-            )
-            coded_tx4 = np.ones(1, dtype=np.bool_)
-            dequantised = luma_residual(coded, quant, coded_tx4).reshape(8, 8)[area]
-            pixels = (predictions[option] + dequantised).astype(np.int64)
-        pixels = np.clip(pixels, 0, 255)
-        error = float(((target - pixels) ** 2).sum())
-        rate = float(luma_bits(coded, quant, coded_tx4).sum()) + bits[option]
-        cost = error + rd_lam * rate
-        if best is None or cost < best[0]:
-            best = (cost, candidates[option], coded, coded_tx4, pixels)
-    assert best is not None
-    return best
+    options = np.argsort(costs, kind="stable")[:INTRA_RD_MODES]
+    chosen = predictions[options]
+    count = len(options)
+    if sub < 0:
+        differences = (target[None] - chosen).reshape(count, 8, 8)
+        blocks = np.concatenate([to_blocks(d, LUMA_T) for d in differences])
+        coded, coded_tx4 = luma_levels(blocks, quant, INTRA_ROUNDING, rd_lam)
+        dequantised = luma_residual(coded, quant, coded_tx4)
+        per = blocks.shape[0] // count  # transform blocks per option
+        pixels = np.stack(
+            [
+                from_blocks(
+                    to_blocks(chosen[i], LUMA_T) + dequantised[i * per : (i + 1) * per],
+                    LUMA_T,
+                    n,
+                    n,
+                )
+                for i in range(count)
+            ]
+        )
+    else:
+        rows, cols = 4 * (sub // 2), 4 * (sub % 2)
+        embedded = np.zeros((count, 8, 8), dtype=np.float64)
+        embedded[:, rows : rows + 4, cols : cols + 4] = target[None] - chosen
+        coded = quantise_levels(
+            embedded.reshape(count, 64), FORWARD_Y4, quant.steps_y4, INTRA_ROUNDING, quant.prices[3]
+        )
+        coded_tx4 = np.ones(count, dtype=np.bool_)
+        dequantised = luma_residual(coded, quant, coded_tx4).reshape(count, 8, 8)
+        pixels = (chosen + dequantised[:, rows : rows + 4, cols : cols + 4]).astype(np.int64)
+        per = 1
+    pixels = np.clip(pixels, 0, 255)
+    errors = ((target[None] - pixels) ** 2).sum(axis=(1, 2))
+    rates = luma_bits(coded, quant, coded_tx4).reshape(count, per).sum(axis=1) + bits[options]
+    best = int(np.argmin(errors + rd_lam * rates))
+    span = slice(best * per, (best + 1) * per)
+    return (
+        float(errors[best] + rd_lam * rates[best]),
+        candidates[int(options[best])],
+        coded[span],
+        coded_tx4[span],
+        pixels[best],
+    )
 
 
 SUBDIVIDED = 15
@@ -543,10 +564,11 @@ def intra_levels_blocks(
     """An I-frame coded macroblock by macroblock in raster order: each 8x8 luma quadrant
     predicted from its reconstructed neighbours by its best `directional_block` mode, or with
     INTRA_4X4, where that costs less, as four 4x4 blocks each by its own (H.264's
-    Intra_NxN); chroma by the `intra_predict` mode of least SAD. Returns the levels; in the
-    vectors the chroma mode (column 0), the four quadrant modes (column 1, quadrant k in bits
-    4k..4k+3; SUBDIVIDED: 4x4 blocks) and with INTRA_4X4 each quadrant's 4x4 modes; and
-    which luma blocks are coded as 4x4 transforms."""
+    Intra_NxN; not tried where the 8x8 mode leaves no residual to code); chroma by the
+    `intra_predict` mode of least SAD. Returns the levels; in the vectors the chroma mode
+    (column 0), the four quadrant modes (column 1, quadrant k in bits 4k..4k+3; SUBDIVIDED:
+    4x4 blocks) and with INTRA_4X4 each quadrant's 4x4 modes; and which luma blocks are coded
+    as 4x4 transforms."""
     forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
     inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
     steps = (quant.steps_y, quant.steps_c, quant.steps_c)
@@ -574,7 +596,7 @@ def intra_levels_blocks(
             )
             grid[by : by + 2, bx : bx + 2] = mode
             blocks = order[0][mb][quadrant_blocks(k)]
-            if INTRA_4X4:
+            if INTRA_4X4 and found.any():  # a quadrant coding nothing as 8x8 stays so
                 split_cost, row, modes4 = flag, np.zeros_like(found), 0
                 for s in range(4):
                     ys, xs = y0 + 4 * (s // 2), x0 + 4 * (s % 2)
