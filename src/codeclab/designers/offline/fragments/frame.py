@@ -564,11 +564,10 @@ def intra_levels_blocks(
     """An I-frame coded macroblock by macroblock in raster order: each 8x8 luma quadrant
     predicted from its reconstructed neighbours by its best `directional_block` mode, or with
     INTRA_4X4, where that costs less, as four 4x4 blocks each by its own (H.264's
-    Intra_NxN; not tried where the 8x8 mode leaves no residual to code); chroma by the
-    `intra_predict` mode of least SAD. Returns the levels; in the vectors the chroma mode
-    (column 0), the four quadrant modes (column 1, quadrant k in bits 4k..4k+3; SUBDIVIDED:
-    4x4 blocks) and with INTRA_4X4 each quadrant's 4x4 modes; and which luma blocks are coded
-    as 4x4 transforms."""
+    Intra_NxN); chroma by the `intra_predict` mode of least SAD. Returns the levels; in the
+    vectors the chroma mode (column 0), the four quadrant modes (column 1, quadrant k in bits
+    4k..4k+3; SUBDIVIDED: 4x4 blocks) and with INTRA_4X4 each quadrant's 4x4 modes; and
+    which luma blocks are coded as 4x4 transforms."""
     forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
     inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
     steps = (quant.steps_y, quant.steps_c, quant.steps_c)
@@ -596,7 +595,7 @@ def intra_levels_blocks(
             )
             grid[by : by + 2, bx : bx + 2] = mode
             blocks = order[0][mb][quadrant_blocks(k)]
-            if INTRA_4X4 and found.any():  # a quadrant coding nothing as 8x8 stays so
+            if INTRA_4X4:
                 split_cost, row, modes4 = flag, np.zeros_like(found), 0
                 for s in range(4):
                     ys, xs = y0 + 4 * (s // 2), x0 + 4 * (s % 2)
