@@ -450,8 +450,8 @@ def default_genome() -> Genome:
     (bench/ablation.py): CABAC, hybrid quarter-pel 6-tap motion search with MV costs and AMVP,
     8x8 partitions, intra macroblocks in P-frames, RD decisions, rate-distortion optimised
     quantisation, two B-frames per P-frame (one where motion is hard) with temporal direct
-    skips, H.264's 8x8 intra directions, 8x8 transforms with a sloped matrix, I-frames 6 QP
-    finer than P-frames (B-frames 6 coarser), deblocking."""
+    skips, H.264's 8x8 and 4x4 intra directions, 8x8 or 4x4 transforms per block by RD with a
+    sloped matrix, I-frames 6 QP finer than P-frames (B-frames 6 coarser), deblocking."""
     return replace(
         inter_dct_like(),
         transform_size=8,
