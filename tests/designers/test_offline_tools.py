@@ -851,3 +851,25 @@ def test_i_frames_predict_fine_detail_as_4x4_blocks_where_that_costs_less(
             assert (nibbles == frame.SUBDIVIDED).sum() > 10
     assert sizes["blocks_4x4"] < sizes["blocks"]
     assert quality["blocks_4x4"] > quality["blocks"] - 0.2
+
+
+def test_all_candidate_directions_at_once_equal_each_direction_alone() -> None:
+    """`predict_candidates` (one product with the weights found from unit edges) gives
+    `predict_directional`'s pixels exactly, for both block sizes, at frame borders, with and
+    without the pixels above-right."""
+    rng = np.random.default_rng(1)
+    for trial in range(120):
+        plane = rng.integers(0, 256, (24, 32)).astype(np.int64)
+        n = (4, 8)[trial % 2]
+        y0 = int(rng.integers(0, 3)) * n
+        x0 = int(rng.integers(0, 3)) * n
+        top_right = bool(rng.integers(0, 2))
+        modes = [
+            mode
+            for mode in range(frame.LUMA_MODES)
+            if (y0 > 0 or not frame.NEEDS_TOP[mode]) and (x0 > 0 or not frame.NEEDS_LEFT[mode])
+        ]
+        got = frame.predict_candidates(plane, y0, x0, modes, top_right, n)
+        for prediction, mode in zip(got, modes, strict=True):
+            expected = frame.predict_directional(plane, y0, x0, mode, top_right, n)
+            np.testing.assert_array_equal(prediction, expected)

@@ -301,6 +301,50 @@ def predict_directional(
     return horizontal_down
 
 
+def directional_weights(n: int) -> I64:
+    """(LUMA_MODES, n*n, 3n+1) integer weights W with which every mode but DC of
+    `predict_directional` is (W[mode] @ edge + 2) >> 2, `edge` being the n pixels left of the
+    block bottom-up, the one above-left, then the 2n above (copies are 4 * a pixel, means
+    2 * a + 2 * b, smoothing a + 2 * b + c: each pixel of each mode is one of these). Found by
+    predicting from edges that are 1024 at one place and 0 elsewhere."""
+    weights = np.zeros((LUMA_MODES, n * n, 3 * n + 1), dtype=np.int64)
+    for j in range(3 * n + 1):
+        plane = np.zeros((n + 1, 2 * n + 1), dtype=np.int64)
+        if j < n:
+            plane[n - j, 0] = 1024  # left, bottom-up
+        elif j == n:
+            plane[0, 0] = 1024
+        else:
+            plane[0, j - n] = 1024
+        for mode in range(LUMA_MODES):
+            if mode != MODE_DC:
+                weights[mode, :, j] = predict_directional(plane, 1, 1, mode, True, n).ravel() // 256
+    return weights
+
+
+DIRECTIONAL_WEIGHTS = {n: directional_weights(n) for n in (4, 8)}
+
+
+def predict_candidates(
+    plane: I64, y0: int, x0: int, modes: list[int], top_right: bool, n: int
+) -> I64:
+    """(len(modes), n, n) `predict_directional` predictions of the block at (y0, x0) by each
+    of `modes` (each with the neighbours it needs), in one product with
+    `directional_weights`."""
+    has_top, has_left = y0 > 0, x0 > 0
+    top = plane[y0 - 1, x0 : x0 + 2 * n] if has_top else np.zeros(2 * n, dtype=np.int64)
+    if not top_right:
+        top = np.concatenate((top[:n], np.repeat(top[n - 1 : n], n)))
+    left = plane[y0 : y0 + n, x0 - 1] if has_left else np.zeros(n, dtype=np.int64)
+    corner = plane[y0 - 1, x0 - 1 : x0] if has_top and has_left else np.zeros(1, np.int64)
+    edge = np.concatenate((left[::-1], corner, top))
+    found: I64 = (DIRECTIONAL_WEIGHTS[n][modes] @ edge + 2) >> 2
+    found = found.reshape(len(modes), n, n)
+    if MODE_DC in modes:
+        found[modes.index(MODE_DC)] = predict_directional(plane, y0, x0, MODE_DC, top_right, n)
+    return found
+
+
 def hadamard(n: int) -> I64:
     """The n x n Hadamard matrix (n a power of two), entries +-1."""
     h = np.array([[1]], dtype=np.int64)
@@ -492,9 +536,7 @@ def directional_block(
         for mode in range(LUMA_MODES)
         if (y0 > 0 or not NEEDS_TOP[mode]) and (x0 > 0 or not NEEDS_LEFT[mode])
     ]
-    predictions = np.stack(
-        [predict_directional(recon, y0, x0, mode, top_right, n) for mode in candidates]
-    )
+    predictions = predict_candidates(recon, y0, x0, candidates, top_right, n)
     bits = np.array([1 if mode == likely else 4 for mode in candidates])
     costs = hadamard_cost(target[None] - predictions) + 0.4 * quant.flat_y * bits
     rd_lam = decision_lambda(quant)

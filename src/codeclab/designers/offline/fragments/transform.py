@@ -190,6 +190,7 @@ class Prices:
         self.significant = significant  # (ncoef,) a nonzero level there: its flags and sign
         self.last = last  # (ncoef,) added where the level is the block's last
         self.magnitude = magnitude  # (5,) one, more, each unary bin, unary stop, bypass bit
+        self.table = price_magnitudes(np.arange(PRICE_TABLE, dtype=np.float64), magnitude)
 
 
 class Quantiser:
@@ -227,10 +228,25 @@ def levels_deadzone(
     return quantise(blocks, forward, steps, rounding)
 
 
+PRICE_TABLE = 64
+"""Magnitudes below this are priced from a table each `Prices` holds."""
+
+
 def magnitude_prices(magnitudes: F64, prices: Prices) -> F64:
-    """Prices of level magnitudes (>= 1) beyond their significance: a greater-than-one flag,
-    a unary remainder of up to LEVEL_PREFIX bins, an Exp-Golomb escape in bypass."""
-    one, more, unary, stop, bypass = prices.magnitude
+    """Prices of whole level magnitudes (>= 1) beyond their significance: a greater-than-one
+    flag, a unary remainder of up to LEVEL_PREFIX bins, an Exp-Golomb escape in bypass
+    (`price_magnitudes`; from `prices.table` where all are small)."""
+    index = magnitudes.astype(np.int64)
+    if int(index.max(initial=0)) < PRICE_TABLE:
+        found: F64 = prices.table[index]
+        return found
+    return price_magnitudes(magnitudes, prices.magnitude)
+
+
+def price_magnitudes(magnitudes: F64, symbols: F64) -> F64:
+    """`magnitude_prices` by the formula, from the prices of the five `Prices.magnitude`
+    symbols."""
+    one, more, unary, stop, bypass = symbols
     extra = np.maximum(magnitudes - 2, 0)
     escape = np.maximum(extra - UNARY_CAP, 0)
     golomb = 2 * np.floor(np.log2(escape + 1)) + 1
