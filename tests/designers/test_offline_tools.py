@@ -486,25 +486,29 @@ def test_rdoq_prices_follow_the_context_probabilities() -> None:
     assert cabac.prices_none(models, True, 1.0) == [None, None, None, None]
 
 
-def reference_8x8(top: list[int], left: list[int], corner: int, mode: int) -> I64:
-    """H.264's Intra_8x8 equations (8.3.2.2.2-10, reference filter left out), pixel by pixel:
-    p(x, -1) = top[x] (x < 16), p(-1, y) = left[y], p(-1, -1) = corner."""
+def reference_directional(
+    top: list[int], left: list[int], corner: int, mode: int, n: int = 8
+) -> I64:
+    """H.264's Intra_4x4 (8.3.1.2.1-9) or Intra_8x8 (8.3.2.2.2-10, reference filter left out)
+    equations, pixel by pixel: p(x, -1) = top[x] (x < 2n), p(-1, y) = left[y],
+    p(-1, -1) = corner. (The two sizes' equations differ only in these sizes: the 4x4 ones
+    are the 8x8 ones where they apply.)"""
 
     def p(x: int, y: int) -> int:
         return corner if x < 0 and y < 0 else (top[x] if y < 0 else left[y])
 
-    out = np.zeros((8, 8), dtype=np.int64)
-    for y in range(8):
-        for x in range(8):
+    out = np.zeros((n, n), dtype=np.int64)
+    for y in range(n):
+        for x in range(n):
             if mode == 0:
                 v = p(x, -1)
             elif mode == 1:
                 v = p(-1, y)
             elif mode == 2:
-                v = (sum(top[:8]) + sum(left) + 8) >> 4
+                v = (sum(top[:n]) + sum(left) + n) >> (n.bit_length())
             elif mode == 3:
-                if x == 7 and y == 7:
-                    v = (p(14, -1) + 3 * p(15, -1) + 2) >> 2
+                if x == n - 1 and y == n - 1:
+                    v = (p(2 * n - 2, -1) + 3 * p(2 * n - 1, -1) + 2) >> 2
                 else:
                     v = (p(x + y, -1) + 2 * p(x + y + 1, -1) + p(x + y + 2, -1) + 2) >> 2
             elif mode == 4:
@@ -546,10 +550,10 @@ def reference_8x8(top: list[int], left: list[int], corner: int, mode: int) -> I6
                     v = (p(k, -1) + 2 * p(k + 1, -1) + p(k + 2, -1) + 2) >> 2
             else:
                 z, k = x + 2 * y, y + (x >> 1)
-                if z > 13:
-                    v = p(-1, 7)
-                elif z == 13:
-                    v = (p(-1, 6) + 3 * p(-1, 7) + 2) >> 2
+                if z > 2 * n - 3:
+                    v = p(-1, n - 1)
+                elif z == 2 * n - 3:
+                    v = (p(-1, n - 2) + 3 * p(-1, n - 1) + 2) >> 2
                 elif z % 2 == 0:
                     v = (p(-1, k) + p(-1, k + 1) + 1) >> 1
                 else:
@@ -566,86 +570,14 @@ def test_8x8_intra_directions_follow_the_h264_equations(mode: int) -> None:
     top = plane[y0 - 1, x0 : x0 + 16].tolist()
     left = plane[y0 : y0 + 8, x0 - 1].tolist()
     corner = int(plane[y0 - 1, x0 - 1])
-    expected = reference_8x8(top, left, corner, mode)
+    expected = reference_directional(top, left, corner, mode)
     np.testing.assert_array_equal(frame.predict_directional(plane, y0, x0, mode, True), expected)
     # without the pixels above-right, the last one above stands in for them (as H.264)
     padded = top[:8] + [top[7]] * 8
     np.testing.assert_array_equal(
         frame.predict_directional(plane, y0, x0, mode, False),
-        reference_8x8(padded, left, corner, mode),
+        reference_directional(padded, left, corner, mode),
     )
-
-
-def reference_4x4(top: list[int], left: list[int], corner: int, mode: int) -> I64:
-    """H.264's Intra_4x4 equations (8.3.1.2.1-9), pixel by pixel: p(x, -1) = top[x] (x < 8),
-    p(-1, y) = left[y], p(-1, -1) = corner."""
-
-    def p(x: int, y: int) -> int:
-        if y == -1:
-            return corner if x == -1 else top[x]
-        return left[y]
-
-    out = np.zeros((4, 4), dtype=np.int64)
-    for y in range(4):
-        for x in range(4):
-            if mode == 0:
-                v = p(x, -1)
-            elif mode == 1:
-                v = p(-1, y)
-            elif mode == 2:
-                v = (sum(top[:4]) + sum(left) + 4) >> 3
-            elif mode == 3:
-                if x == 3 and y == 3:
-                    v = (p(6, -1) + 3 * p(7, -1) + 2) >> 2
-                else:
-                    v = (p(x + y, -1) + 2 * p(x + y + 1, -1) + p(x + y + 2, -1) + 2) >> 2
-            elif mode == 4:
-                if x > y:
-                    v = (p(x - y - 2, -1) + 2 * p(x - y - 1, -1) + p(x - y, -1) + 2) >> 2
-                elif x < y:
-                    v = (p(-1, y - x - 2) + 2 * p(-1, y - x - 1) + p(-1, y - x) + 2) >> 2
-                else:
-                    v = (p(0, -1) + 2 * p(-1, -1) + p(-1, 0) + 2) >> 2
-            elif mode == 5:
-                z = 2 * x - y
-                if z >= 0 and z % 2 == 0:
-                    v = (p(x - (y >> 1) - 1, -1) + p(x - (y >> 1), -1) + 1) >> 1
-                elif z >= 0:
-                    a, b, c = (p(x - (y >> 1) - k, -1) for k in (2, 1, 0))
-                    v = (a + 2 * b + c + 2) >> 2
-                elif z == -1:
-                    v = (p(-1, 0) + 2 * p(-1, -1) + p(0, -1) + 2) >> 2
-                else:
-                    v = (p(-1, y - 1) + 2 * p(-1, y - 2) + p(-1, y - 3) + 2) >> 2
-            elif mode == 6:
-                z = 2 * y - x
-                if z >= 0 and z % 2 == 0:
-                    v = (p(-1, y - (x >> 1) - 1) + p(-1, y - (x >> 1)) + 1) >> 1
-                elif z >= 0:
-                    a, b, c = (p(-1, y - (x >> 1) - k) for k in (2, 1, 0))
-                    v = (a + 2 * b + c + 2) >> 2
-                elif z == -1:
-                    v = (p(-1, 0) + 2 * p(-1, -1) + p(0, -1) + 2) >> 2
-                else:
-                    v = (p(x - 1, -1) + 2 * p(x - 2, -1) + p(x - 3, -1) + 2) >> 2
-            elif mode == 7:
-                k = x + (y >> 1)
-                if y % 2 == 0:
-                    v = (p(k, -1) + p(k + 1, -1) + 1) >> 1
-                else:
-                    v = (p(k, -1) + 2 * p(k + 1, -1) + p(k + 2, -1) + 2) >> 2
-            else:
-                z, k = x + 2 * y, y + (x >> 1)
-                if z > 5:
-                    v = p(-1, 3)
-                elif z == 5:
-                    v = (p(-1, 2) + 3 * p(-1, 3) + 2) >> 2
-                elif z % 2 == 0:
-                    v = (p(-1, k) + p(-1, k + 1) + 1) >> 1
-                else:
-                    v = (p(-1, k) + 2 * p(-1, k + 1) + p(-1, k + 2) + 2) >> 2
-            out[y, x] = v
-    return out
 
 
 @pytest.mark.parametrize("mode", range(frame.LUMA_MODES))
@@ -657,10 +589,10 @@ def test_4x4_intra_directions_follow_the_h264_equations(mode: int) -> None:
     left = plane[y0 : y0 + 4, x0 - 1].tolist()
     corner = int(plane[y0 - 1, x0 - 1])
     got = frame.predict_directional(plane, y0, x0, mode, True, 4)
-    np.testing.assert_array_equal(got, reference_4x4(top, left, corner, mode))
+    np.testing.assert_array_equal(got, reference_directional(top, left, corner, mode, 4))
     padded = top[:4] + [top[3]] * 4
     got = frame.predict_directional(plane, y0, x0, mode, False, 4)
-    np.testing.assert_array_equal(got, reference_4x4(padded, left, corner, mode))
+    np.testing.assert_array_equal(got, reference_directional(padded, left, corner, mode, 4))
 
 
 def test_8x8_intra_directions_reproduce_the_edges_they_model() -> None:

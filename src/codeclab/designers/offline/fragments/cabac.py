@@ -697,9 +697,10 @@ def parse_coefficients(
             near = (c > 0 and small[b - 1]) + (r > 0 and small[b - cols])
             small[b] = bool(decoder.bit(CTX_TX4 + near))
     tables = (position_classes(ncoef).tolist(), split_classes(ncoef).tolist())
+    bases = {b: base4 if small[b] and base4 is not None else base for b in chosen}
     positions = []
     for b in chosen:
-        at = base4 if small[b] and base4 is not None else base
+        at = bases[b]
         classes = tables[small[b]]
         found = []
         for pos in range(ncoef - 1):
@@ -712,7 +713,7 @@ def parse_coefficients(
         positions.append(found)
     levels = np.zeros((rows * cols, ncoef), dtype=np.int64)
     for b, found in zip(chosen, positions, strict=True):
-        at = base4 if small[b] and base4 is not None else base
+        at = bases[b]
         gt1 = eq1 = 0
         row = levels[b]
         for pos in reversed(found):
@@ -789,14 +790,7 @@ def parse_luma_modes_8x8(decoder: BinDecoder, layout: Layout, vectors: I64) -> N
         packed = 0
         for k in range(4):
             by, bx = 2 * r + k // 2, 2 * c + k % 2
-            likely = most_probable_mode(grid, by, bx)
-            if decoder.bit(CTX_LUMA_MODE):
-                mode = likely
-            else:
-                rank = 0
-                for _ in range(3):
-                    rank = 2 * rank + decoder.bit(CTX_LUMA_MODE + 1)
-                mode = rank + (rank >= likely)
+            mode = read_mode(decoder, most_probable_mode(grid, by, bx), CTX_LUMA_MODE)
             grid[by, bx] = mode
             packed |= mode << (4 * k)
         vectors[mb, 1] = packed
