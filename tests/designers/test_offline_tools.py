@@ -15,6 +15,7 @@ from codeclab.designers.offline.fragments import (
     cabac,
     codec,
     frame,
+    lookahead,
     loopfilter,
     motion,
     transform,
@@ -57,6 +58,9 @@ TOOLS: dict[str, dict[str, object]] = {
     "intra_4x4_dead_zone": {"rdoq_lambda": 0.0},
     "adaptive_transform_dead_zone_modes": {"rdoq_lambda": 0.0, "intra_pred": "modes"},
     "adaptive_transform_wht_flat_intra": {"transform": "wht", "intra_pred": "flat"},
+    "mbtree": {"mbtree": 1},
+    "mbtree_p_frames_two_refs": {"mbtree": 1, "bframes": 0, "num_refs": 2},
+    "mbtree_intra_8x8_dead_zone": {"mbtree": 1, "intra_pred": "blocks", "rdoq_lambda": 0.0},
 }
 
 
@@ -206,6 +210,9 @@ def test_every_new_knob_value_gives_a_distinct_codec() -> None:
     assert replace(base, intra_pred="blocks", macroblock=8).canonical().intra_pred == "modes"
     assert replace(base, intra_pred="blocks", transform_size=16).canonical().intra_pred == "modes"
     assert replace(base, inter_rounding=0.5).key() == base.key()  # RDOQ does the rounding
+    assert replace(base, mbtree=1).key() != base.key()
+    assert replace(base, mbtree=1, intra_pred="modes").canonical().mbtree == 0
+    assert replace(base, mbtree=1, intra_period=1).canonical().mbtree == 0
 
 
 # --- the fragments in place --------------------------------------------------------------------
@@ -805,3 +812,102 @@ def test_all_candidate_directions_at_once_equal_each_direction_alone() -> None:
         for prediction, mode in zip(got, modes, strict=True):
             expected = frame.predict_directional(plane, y0, x0, mode, top_right, n)
             np.testing.assert_array_equal(prediction, expected)
+
+
+# --- the macroblock tree ---------------------------------------------------------------------
+
+
+def test_qp_offsets_round_trip_through_the_coder_for_macroblocks_with_levels() -> None:
+    """Offsets of the macroblocks with levels come back; the others are not coded (0)."""
+    layout = frame.Layout(96, 64, 1)
+    rng = np.random.default_rng(3)
+    levels = [rng.integers(-2, 3, (n, 64)) for n in layout.nblocks]
+    for plane_levels, mb in zip(levels, layout.mb_of, strict=True):
+        plane_levels[mb % 3 == 1] = 0  # these macroblocks code no levels
+    drop = lookahead.TREE_DROP
+    offsets = rng.integers(-drop, drop + 1, layout.nmb)
+    offsets[:4] = (-drop, drop, -drop, 0)  # the largest jumps
+    contexts, bins = cabac.offset_bins(layout, levels, offsets)
+    data = cabac.rc_encode(contexts.tolist(), bins.tolist(), [cabac.HALF] * cabac.CONTEXTS)
+    decoder = cabac.BinDecoder(data, [cabac.HALF] * cabac.CONTEXTS, "packet")
+    parsed = cabac.parse_offsets(decoder, layout, levels)
+    coded = cabac.coded_macroblocks(layout, levels)
+    assert 0 < coded.sum() < layout.nmb
+    np.testing.assert_array_equal(parsed, np.where(coded, offsets, 0))
+
+
+def moving_window_frames(count: int) -> list[I64]:
+    """Padded 64x64 lumas: a static texture, except the top-left 16x16 macroblock, which shows
+    fresh noise in every frame (nothing of it survives into the next)."""
+    rng = np.random.default_rng(8)
+    texture = rng.integers(40, 200, (64, 64)).astype(np.uint8)
+    frames = []
+    for _ in range(count):
+        luma = texture.copy()
+        luma[:16, :16] = rng.integers(0, 256, (16, 16))
+        frames.append(luma)
+    return frames
+
+
+def test_the_tree_refines_what_later_frames_inherit_and_not_what_they_replace() -> None:
+    """Static texture that every later frame copies gets a finer QP the longer the lookahead;
+    a macroblock whose content the next frame replaces keeps the frame's QP."""
+    frames = moving_window_frames(11)
+    tree = lookahead.Lookahead(4, 4)
+    for index, luma in enumerate(frames):
+        tree.push(index + 1, luma)  # index 0 would be an I-frame that cuts the chain
+    long = tree.offsets(1).reshape(4, 4)
+    assert long[0, 0] == 0
+    assert (long.ravel()[1:] < -2).all()
+    short_chain = [
+        lookahead.frame_costs(frames[0], None),
+        lookahead.frame_costs(frames[1], frames[0]),
+    ]
+    short = lookahead.tree_offsets(short_chain, 4, 4).reshape(4, 4)
+    assert short[0, 0] == 0
+    assert (short.ravel()[1:] > long.ravel()[1:]).all()
+    assert (short.ravel()[1:] <= -1).all()
+
+
+def test_offsets_quantise_each_macroblock_by_its_own_step_and_scale_its_prices() -> None:
+    """`residual_planes` with offsets dequantises each macroblock's blocks as a quantiser
+    that many QPs away would; a variant's RDOQ prices grow with its lambda (step^2)."""
+    layout = frame.Layout(64, 32, 1)
+    quant = transform.Quantiser(50, 0)
+    quant.prices = [
+        cabac.prices_cabac(cabac.models_cabac(cabac.CONTEXTS), True, 4.0)[p] for p in range(4)
+    ]
+    offsets = np.array([0, -6, 3, 6, -2, 0, 0, 1], dtype=np.int64)
+    quant.set_offsets(layout.mb_of, offsets)
+    rng = np.random.default_rng(2)
+    levels = [rng.integers(-2, 3, (n, 64)) for n in layout.nblocks]
+    residuals = transform.residual_planes(levels, quant, None)
+    finer = quant.variant(-6)
+    assert finer.flat_y * 2 in (quant.flat_y - 1, quant.flat_y, quant.flat_y + 1)
+    for mb, offset in enumerate(offsets.tolist()):
+        own = quant.variant(offset)
+        blocks = layout.mb_of[0] == mb
+        expected = transform.dequantise(levels[0][blocks], own.steps_y, transform.INVERSE_Y)
+        np.testing.assert_array_equal(residuals[0][blocks], expected)
+        chroma = layout.mb_of[1] == mb
+        expected = transform.dequantise(levels[1][chroma], own.steps_c, transform.INVERSE_C)
+        np.testing.assert_array_equal(residuals[1][chroma], expected)
+    base_prices, finer_prices = quant.prices[0], finer.prices[0]
+    assert base_prices is not None and finer_prices is not None
+    ratio = (finer.flat_y / quant.flat_y) ** 2
+    np.testing.assert_allclose(finer_prices.significant, base_prices.significant * ratio)
+    quant.set_offsets(layout.mb_of, np.zeros(layout.nmb, dtype=np.int64))
+    assert quant.offsets is None and quant.at(3) is quant
+
+
+def test_mbtree_codes_static_background_finer_on_real_frames(carphone: list[Planes]) -> None:
+    """On carphone (a static car interior around a moving face) the first I-frame's tree
+    gives most macroblocks a finer QP, and the coded stream carries offsets that differ."""
+    codec = load(render(tool_genome({"mbtree": 1})), "mbtree")
+    encoder = codec.Encoder(176, 144, 30.0, {"quality": 40})
+    for y, u, v in carphone:
+        encoder.lookahead.push(encoder.frame_index, encoder.layout.prepare((y, u, v), 0)[0])
+        encoder.frame_index += 1
+    offsets = encoder.lookahead.offsets(0)
+    assert (offsets < 0).mean() > 0.5
+    assert len(set(offsets.tolist())) > 3

@@ -29,6 +29,7 @@ from codeclab.designers.offline.fragments import (
     config,
     entropy,
     frame,
+    lookahead,
     loopfilter,
     motion,
     transform,
@@ -44,6 +45,7 @@ FRAGMENT_MODULES: tuple[ModuleType, ...] = (
     loopfilter,
     entropy,
     frame,
+    lookahead,
     cabac,
     codec,
 )
@@ -117,6 +119,7 @@ def knob_constants(genome: Genome) -> dict[str, object]:
         "INTER_ROUNDING": g.inter_rounding,
         "CHROMA_QP_OFFSET": g.chroma_qp_offset,
         "P_QP_OFFSET": g.p_qp_offset,
+        "MBTREE": g.mbtree,
         "P_INTRA": g.p_intra,
         "INTRA_PERIOD": g.intra_period,
         "NUM_REFS": g.num_refs,

@@ -58,6 +58,13 @@ KNOBS: tuple[KnobSpec, ...] = (
     KnobSpec("inter_rounding", (0.17, 0.25, 0.33, 0.5), "dead-zone rounding offset of P-frames"),
     KnobSpec("chroma_qp_offset", (-2, 0, 2, 4, 6), "chroma step offset (6 = twice the step)"),
     KnobSpec("p_qp_offset", (0, 1, 2, 3, 4, 6), "P-frame step offset against I-frames"),
+    KnobSpec(
+        "mbtree",
+        (0, 1),
+        "per-macroblock QP offsets of I- and P-frames from a lookahead of the next source "
+        "frames: finer where later frames inherit much of a macroblock (x264's macroblock "
+        "tree; CABAC, 16x16 macroblocks and 8x8 intra directions only)",
+    ),
     KnobSpec("intra_period", (1, 10, 30, 60, 250), "frames between I-frames (1 = all intra)"),
     KnobSpec(
         "bframes",
@@ -172,6 +179,7 @@ class Genome:
     inter_rounding: float = 0.17
     chroma_qp_offset: int = 0
     p_qp_offset: int = 0
+    mbtree: int = 0
     intra_period: int = 30
     bframes: int = 0
     b_qp_offset: int = 2
@@ -293,6 +301,11 @@ class Genome:
             changes["b_adapt"] = base.b_adapt
         if self.entropy != "zlib":
             changes["zlib_level"] = base.zlib_level
+        if self.intra_only or changes.get("intra_pred", self.intra_pred) not in (
+            "blocks",
+            "blocks_4x4",
+        ):
+            changes["mbtree"] = base.mbtree
         return replace(self, **changes)
 
     # --- variation --------------------------------------------------------------------------

@@ -11,7 +11,9 @@ an adaptive probability chosen by its context, or at probability 1/2 ("bypass"):
 * coefficients, per plane: a coded-block flag per transform block (context: coded neighbours),
   then per coded block the significance map in zig-zag order (significant? last? contexts by
   position), then the levels in reverse order (greater than one? contexts counting the levels
-  already coded, as CABAC; unary remainder, Exp-Golomb escape, bypass sign).
+  already coded, as CABAC; unary remainder, Exp-Golomb escape, bypass sign);
+* with MBTREE, the QP offset of each macroblock with levels, as a difference from the last
+  such macroblock's (H.264's mb_qp_delta): a zero flag, a bypass sign, a unary size.
 
 Intra and inter blocks, luma and chroma have their own contexts. The encoder builds every bin
 and its context with numpy, then runs the arithmetic coder over them; the decoder derives the
@@ -28,6 +30,7 @@ from codeclab.designers.offline.fragments.config import (
     INTRA_4X4,
     INTRA_PRED,
     LUMA_T,
+    MBTREE,
     P_INTRA,
     PARTITIONS,
     SKIP_MEDIAN,
@@ -50,6 +53,7 @@ from codeclab.designers.offline.fragments.frame import (
     pack_sections,
     parse_sections,
 )
+from codeclab.designers.offline.fragments.lookahead import TREE_DROP
 from codeclab.designers.offline.fragments.motion import (
     median_predictors,
     median_vector,
@@ -82,7 +86,8 @@ CTX_P_INTRA = CTX_LUMA_MODE + 2  # 3: is a coded P macroblock intra? (intra neig
 CTX_TX4 = CTX_P_INTRA + 3  # 3: is a coded luma block four 4x4 transforms? (such neighbours)
 CTX_COEF4 = CTX_TX4 + 3  # per category (intra, inter) of 4x4-transformed luma blocks 80
 CTX_I4 = CTX_COEF4 + 2 * CAT_STRIDE  # 3: is a quadrant four 4x4 blocks?, then 4x4 mode bins
-CONTEXTS = CTX_I4 + 3
+CTX_QP = CTX_I4 + 3  # 4: QP offset difference zero (2: was the last nonzero?), its size (2)
+CONTEXTS = CTX_QP + 4
 SPLIT = (LUMA_T // SMALL_T) ** 2
 """4x4 transforms per luma block where blocks may be split (`kernels_split`)."""
 
@@ -513,6 +518,54 @@ def luma_modes_nested(layout: Layout, vectors: I64) -> tuple[I64, I64]:
 luma_mode_bins = luma_modes_none
 
 
+def coded_macroblocks(layout: Layout, levels: list[I64]) -> Bools:
+    """Which macroblocks have a nonzero level in any plane."""
+    coded = np.zeros(layout.nmb, dtype=np.bool_)
+    for plane_levels, mb in zip(levels, layout.mb_of, strict=True):
+        coded[mb[np.count_nonzero(plane_levels, axis=1) > 0]] = True
+    return coded
+
+
+def offset_bins(layout: Layout, levels: list[I64], offsets: I64 | None) -> tuple[I64, I64]:
+    """(contexts, bins) of the QP offsets of the macroblocks with levels (the others' are
+    never used), each as its difference from the last such macroblock's (raster order, 0
+    before the first): a zero flag (context: was the last difference nonzero?), then a
+    bypass sign and the size - 1 in unary (at most 2 * TREE_DROP, no stop bin there)."""
+    contexts: list[int] = []
+    bins: list[int] = []
+    last, moved = 0, 0
+    values = np.zeros(layout.nmb, np.int64) if offsets is None else offsets
+    for mb in np.flatnonzero(coded_macroblocks(layout, levels)).tolist():
+        difference = int(values[mb]) - last
+        contexts.append(CTX_QP + moved)
+        bins.append(int(difference != 0))
+        if difference:
+            size = abs(difference)
+            contexts += [-1] + [CTX_QP + 2 + min(i, 1) for i in range(min(size, 2 * TREE_DROP - 1))]
+            bins += [int(difference < 0)] + [1] * (size - 1) + [0] * (size < 2 * TREE_DROP)
+        last, moved = int(values[mb]), int(difference != 0)
+    return np.array(contexts, dtype=np.int64), np.array(bins, dtype=np.int64)
+
+
+def parse_offsets(decoder: BinDecoder, layout: Layout, levels: list[I64]) -> I64:
+    """Inverse of `offset_bins`: per macroblock its QP offset (0 where it has no levels)."""
+    offsets = np.zeros(layout.nmb, dtype=np.int64)
+    last, moved = 0, 0
+    for mb in np.flatnonzero(coded_macroblocks(layout, levels)).tolist():
+        difference = 0
+        if decoder.bit(CTX_QP + moved):
+            negative = decoder.bypass()
+            size = 1
+            while size < 2 * TREE_DROP and decoder.bit(CTX_QP + 2 + min(size - 1, 1)):
+                size += 1
+            difference = -size if negative else size
+        last += difference
+        if abs(last) > TREE_DROP:
+            raise ValueError(f"{decoder.what}: QP offset {last} beyond +-{TREE_DROP}")
+        offsets[mb], moved = last, int(difference != 0)
+    return offsets
+
+
 def payload_cabac(
     layout: Layout,
     modes: I64 | None,
@@ -523,11 +576,13 @@ def payload_cabac(
     nrefs: int,
     temporal: I64,
     deltas: I64 | None,
+    offsets: I64 | None,
 ) -> bytes:
     """The frame's symbols as one CABAC stream (see the module docstring). I-frames code each
     plane's DC levels as differences along its raster order; with PARTITIONS, a P-frame's
     motion is followed by its macroblocks' 8x8 partitions (`split_bins`); with
-    ADAPTIVE_TRANSFORM, each coded luma block says whether it is four 4x4 transforms (`tx4`)."""
+    ADAPTIVE_TRANSFORM, each coded luma block says whether it is four 4x4 transforms (`tx4`);
+    with MBTREE, the levels are followed by the macroblocks' QP `offsets` (`offset_bins`)."""
     parts_ctx, parts_bins = [], []
     if modes is None:
         cats = (0, 1, 1)
@@ -566,6 +621,10 @@ def payload_cabac(
         ctx, bins = coefficient_bins(
             coded_levels[p], present[p], layout.grids[p], base, small, base4
         )
+        parts_ctx.append(ctx)
+        parts_bins.append(bins)
+    if MBTREE:
+        ctx, bins = offset_bins(layout, levels, offsets)
         parts_ctx.append(ctx)
         parts_bins.append(bins)
     contexts = np.concatenate(parts_ctx).tolist()
@@ -736,9 +795,9 @@ def parse_cabac(
     models: list[list[int]],
     temporal: I64,
     what: str,
-) -> tuple[I64 | None, I64, list[I64], Bools, I64 | None]:
+) -> tuple[I64 | None, I64, list[I64], Bools, I64 | None, I64 | None]:
     """Inverse of `payload_cabac`: (modes, vectors, levels per plane, luma blocks coded as 4x4
-    transforms, partition differences)."""
+    transforms, partition differences, QP offsets)."""
     decoder = BinDecoder(data, models[0], what)
     deltas = None
     if intra:
@@ -775,7 +834,8 @@ def parse_cabac(
         if intra and not INTRA_PRED:
             plane_levels[:, 0] = np.cumsum(plane_levels[:, 0])
         levels.append(plane_levels)
-    return modes, vectors, levels, tx4, deltas
+    offsets = parse_offsets(decoder, layout, levels) if MBTREE else None
+    return modes, vectors, levels, tx4, deltas, offsets
 
 
 def parse_luma_modes_none(decoder: BinDecoder, layout: Layout, vectors: I64) -> None:
@@ -982,9 +1042,13 @@ def payload_sections(
     nrefs: int,
     temporal: I64,
     deltas: I64 | None,
+    offsets: I64 | None,
 ) -> bytes:
     """The frame's symbols as byte sections through the byte-oriented back end (which codes
-    no partitions and no 4x4 transforms: `deltas` must be None or zero, `tx4` all unset)."""
+    no partitions, no 4x4 transforms and no QP offsets: `deltas` and `offsets` must be None or
+    zero, `tx4` all unset)."""
+    if offsets is not None and offsets.any():
+        raise ValueError("the byte-oriented back ends code no QP offsets")
     if deltas is not None and deltas.any():
         raise ValueError("the byte-oriented back ends code no 8x8 partitions")
     if tx4.any():
@@ -1000,11 +1064,11 @@ def parse_payload_sections(
     models: list[list[int]],
     temporal: I64,
     what: str,
-) -> tuple[I64 | None, I64, list[I64], Bools, I64 | None]:
-    """Inverse of `payload_sections` (no partitions, no 4x4 transforms)."""
+) -> tuple[I64 | None, I64, list[I64], Bools, I64 | None, I64 | None]:
+    """Inverse of `payload_sections` (no partitions, no 4x4 transforms, no QP offsets)."""
     sections = entropy_decode(data, models, what)
     modes, vectors, levels = parse_sections(layout, sections, intra, nrefs, what)
-    return modes, vectors, levels, np.zeros(layout.nblocks[0], dtype=np.bool_), None
+    return modes, vectors, levels, np.zeros(layout.nblocks[0], dtype=np.bool_), None, None
 
 
 payload_models = entropy_models

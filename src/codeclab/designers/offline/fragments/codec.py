@@ -19,6 +19,7 @@ from codeclab.designers.offline.fragments.config import (
     INTER_ROUNDING,
     INTRA_PERIOD,
     MACROBLOCK,
+    MBTREE,
     ME_LAMBDA,
     NUM_REFS,
     P_QP_OFFSET,
@@ -45,6 +46,7 @@ from codeclab.designers.offline.fragments.frame import (
     push_reference,
     reconstruct,
 )
+from codeclab.designers.offline.fragments.lookahead import LOOKAHEAD, Lookahead
 from codeclab.designers.offline.fragments.motion import (
     SPLIT_BITS,
     estimate,
@@ -111,7 +113,7 @@ def residual_costs(
 ) -> tuple[list[I64], F64]:
     """(levels with the blocks that do not pay for themselves zeroed, per macroblock the
     Lagrangian cost SSD + lam * bits of its residual so coded); bits estimated from the
-    levels."""
+    levels, lambda scaled to each macroblock's quantiser."""
     residuals = residual_planes(levels, quant, tx4)
     total = np.zeros(layout.nmb, dtype=np.float64)
     kept = []
@@ -124,6 +126,7 @@ def residual_costs(
         ssd_zero = ((source - predicted) ** 2).sum(axis=1)
         magnitude = np.abs(levels[p])
         bits = ((magnitude > 0) * (2 + 2 * np.log2(1 + magnitude))).sum(axis=1)
+        bits *= quant.lambda_scale(layout.mb_of[p])
         drop = ssd_zero <= ssd_coded + lam * bits
         plane_levels = levels[p].copy()
         plane_levels[drop] = 0
@@ -158,8 +161,9 @@ def decide_rd(
         rows, cols = still.shape[0] // size, still.shape[1] // size
         skip_cost += still.reshape(rows, size, cols, size).sum(axis=(1, 3)).ravel()
     median = median_predictors(vectors, layout.mby, layout.mbx)
-    coded_cost += lam * (1 + vector_bits(vectors - median))
-    skip = skip_cost + lam <= coded_cost
+    lams = lam * quant.lambda_scale(np.arange(layout.nmb))
+    coded_cost += lams * (1 + vector_bits(vectors - median))
+    skip = skip_cost + lams <= coded_cost
     modes: I64 = np.where(skip, 0, ref_index + 1)
     for plane_levels, mb in zip(kept, layout.mb_of, strict=True):
         plane_levels[skip[mb]] = 0
@@ -245,7 +249,6 @@ def intra_mbs(
     inter decisions' prediction plus residual, and the intra macroblocks before it) has less
     luma SAD than its motion-compensated prediction is coded both ways, and kept intra when
     its SSD + lambda * bits is lower (`decision_lambda`)."""
-    lam = decision_lambda(quant)
     order = mb_block_order(layout)
     source = [plane.astype(np.int64) for plane in cur]
     recon = []
@@ -273,6 +276,8 @@ def intra_mbs(
         if min(sads) >= inter_sad:
             continue
         mode = options[int(np.argmin(sads))]
+        mb_quant = quant.at(mb)
+        lam = decision_lambda(mb_quant)
         inter_cost, intra_cost = lam * motion_bits[mb], lam * 4.0
         coded, decoded = [], []
         small = tx4[order[0][mb]]
@@ -283,21 +288,21 @@ def intra_mbs(
             blocks = order[p][mb]
             inter_cost += float(((source[p][area] - recon[p][area]) ** 2).sum())
             if p == 0:
-                inter_cost += lam * float(luma_bits(levels[0][blocks], quant, tx4[blocks]).sum())
+                inter_cost += lam * float(luma_bits(levels[0][blocks], mb_quant, tx4[blocks]).sum())
             else:
-                inter_cost += lam * float(level_bits(levels[p][blocks], quant.prices[p]).sum())
+                inter_cost += lam * float(level_bits(levels[p][blocks], mb_quant.prices[p]).sum())
             predicted = intra_predict(recon[p], ys, xs, size, mode)
             residual = to_blocks(source[p][area] - predicted, n)
             if p == 0:
-                found, small = luma_levels(residual, quant, INTER_ROUNDING, lam)
-                dequantised = luma_residual(found, quant, small)
-                rate = luma_bits(found, quant, small)
+                found, small = luma_levels(residual, mb_quant, INTER_ROUNDING, lam)
+                dequantised = luma_residual(found, mb_quant, small)
+                rate = luma_bits(found, mb_quant, small)
             else:
                 found = quantise_levels(
-                    residual, FORWARD_C, quant.steps_c, INTER_ROUNDING, quant.prices[p]
+                    residual, FORWARD_C, mb_quant.steps_c, INTER_ROUNDING, mb_quant.prices[p]
                 )
-                dequantised = dequantise(found, quant.steps_c, INVERSE_C)
-                rate = level_bits(found, quant.prices[p])
+                dequantised = dequantise(found, mb_quant.steps_c, INVERSE_C)
+                rate = level_bits(found, mb_quant.prices[p])
             pixels = to_blocks(predicted, n) + dequantised
             pixels = np.clip(from_blocks(pixels, n, size, size), 0, 255)
             intra_cost += float(((source[p][area] - pixels) ** 2).sum())
@@ -321,25 +326,27 @@ intra_macroblocks = intra_none
 def residual_levels(
     layout: Layout, cur: Planes, prediction: list[I64], quant: Quantiser
 ) -> tuple[list[I64], Bools]:
-    """The quantised levels of the residual of each plane against `prediction`, and the luma
-    blocks coded as 4x4 transforms (`luma_levels`)."""
-    luma, tx4 = luma_levels(
-        to_blocks(cur[0] - prediction[0], layout.sizes[0]),
-        quant,
-        INTER_ROUNDING,
-        decision_lambda(quant),
-    )
-    chroma = [
-        quantise_levels(
-            to_blocks(cur[p] - prediction[p], layout.sizes[p]),
-            FORWARD_C,
-            quant.steps_c,
-            INTER_ROUNDING,
-            quant.prices[p],
-        )
-        for p in (1, 2)
-    ]
-    return [luma, *chroma], tx4
+    """The quantised levels of the residual of each plane against `prediction`, each
+    macroblock's by its own quantiser (`Quantiser.groups`), and the luma blocks coded as 4x4
+    transforms (`luma_levels`)."""
+    levels = []
+    tx4 = np.zeros(layout.nblocks[0], dtype=np.bool_)
+    for p in range(3):
+        blocks = to_blocks(cur[p] - prediction[p], layout.sizes[p])
+        plane_levels = np.empty(blocks.shape, dtype=np.int64)
+        for found, rows in quant.groups(p):
+            chosen = slice(None) if rows is None else rows
+            if p == 0:
+                lam = decision_lambda(found)
+                plane_levels[chosen], tx4[chosen] = luma_levels(
+                    blocks[chosen], found, INTER_ROUNDING, lam
+                )
+            else:
+                plane_levels[chosen] = quantise_levels(
+                    blocks[chosen], FORWARD_C, found.steps_c, INTER_ROUNDING, found.prices[p]
+                )
+        levels.append(plane_levels)
+    return levels, tx4
 
 
 def choose_partitions(
@@ -362,7 +369,8 @@ def choose_partitions(
     split_levels, split_tx4 = residual_levels(layout, cur, split, quant)
     _, whole_cost = residual_costs(layout, cur, prediction, levels, tx4, quant, lam)
     _, split_cost = residual_costs(layout, cur, split, split_levels, split_tx4, quant, lam)
-    split_cost += lam * (SPLIT_BITS + vector_bits(deltas.reshape(-1, 2)).reshape(-1, 4).sum(1))
+    split_bits = SPLIT_BITS + vector_bits(deltas.reshape(-1, 2)).reshape(-1, 4).sum(1)
+    split_cost += lam * quant.lambda_scale(np.arange(layout.nmb)) * split_bits
     chosen = split_cost < whole_cost
     deltas = np.where(chosen[:, None, None], deltas, 0)
     grid = chosen.reshape(layout.mby, layout.mbx)
@@ -628,7 +636,7 @@ def recode_intra(
     pass (`vectors`, `levels`, `tx4`) trained: fresh contexts price every bin at one bit."""
     trained = payload_models(SECTIONS)
     zero = np.zeros((layout.nmb, 2), dtype=np.int64)
-    write_payload(layout, None, vectors, levels, tx4, trained, 0, zero, None)
+    write_payload(layout, None, vectors, levels, tx4, trained, 0, zero, None, quant.offsets)
     quant.prices = level_prices(trained, True, RDOQ_LAMBDA * quant.flat_y**2)
     found: tuple[list[I64], I64, Bools] = intra_coding(layout, cur, quant)
     return found
@@ -677,11 +685,26 @@ class Encoder:
         self.b_quantisers: dict[int, Quantiser] = {}
         self.b_frames = group_b_frames(np.zeros(0, dtype=np.int64), 0)  # before next anchor
         self.anchor_index = 0  # frame index of the last anchor
+        self.held: list[tuple[int, Planes]] = []  # frames the lookahead holds back
+        self.lookahead = Lookahead(self.layout.mby, self.layout.mbx)
 
     def encode(self, y: U8, u: U8, v: U8) -> bytes:
         cur = self.layout.prepare((y, u, v), self.frame_index)
         index = self.frame_index
         self.frame_index += 1
+        if not MBTREE:
+            return self.code_frame(index, cur)
+        self.lookahead.push(index, cur[0])
+        self.held.append((index, cur))
+        if len(self.held) <= LOOKAHEAD:
+            self.outputs = []
+            return b""
+        index, cur = self.held.pop(0)
+        return self.code_frame(index, cur)
+
+    def code_frame(self, index: int, cur: Planes) -> bytes:
+        """Frame `index`: held as a B-frame (b""), or coded as an anchor, the B-frames before
+        it following in the same packet."""
         if BFRAMES and index % INTRA_PERIOD and len(self.pending) < self.b_frames:
             self.pending.append((index, cur))
             self.outputs = []
@@ -714,6 +737,7 @@ class Encoder:
         if intra:
             self.models = payload_models(SECTIONS)
         quant.prices = level_prices(self.models, intra, RDOQ_LAMBDA * quant.flat_y**2)
+        quant.set_offsets(layout.mb_of, self.lookahead.offsets(index) if MBTREE else None)
         if intra:
             levels, vectors, tx4 = intra_coding(layout, cur, quant)
             if RDOQ_LAMBDA:
@@ -723,7 +747,16 @@ class Encoder:
                 layout, refs, cur, self.hint, quant, self.temporal
             )
         payload = write_payload(
-            layout, modes, vectors, levels, tx4, self.models, len(refs), self.temporal, deltas
+            layout,
+            modes,
+            vectors,
+            levels,
+            tx4,
+            self.models,
+            len(refs),
+            self.temporal,
+            deltas,
+            quant.offsets,
         )
         self.temporal = vectors if modes is not None else np.zeros((layout.nmb, 2), np.int64)
         self.anchor_refs = anchor_references(layout, modes)
@@ -737,8 +770,14 @@ class Encoder:
         return struct.pack("<BB", TAG_INTRA if intra else TAG_PREDICTED, self.quality) + payload
 
     def flush(self) -> list[bytes]:
-        """Frames still waiting for an anchor are coded as anchors, one packet each."""
+        """The frames the lookahead holds are coded; frames still waiting for an anchor then
+        are coded as anchors, one packet each."""
         packets, outputs = [], []
+        while self.held:
+            packet = self.code_frame(*self.held.pop(0))
+            if packet:
+                packets.append(packet)
+                outputs += self.outputs
         for index, cur in self.pending:
             packets.append(join_packets([self.code_anchor(cur, index)]))
             outputs += self.outputs
@@ -800,12 +839,13 @@ class Decoder:
         refs = self.refs[:NUM_REFS]
         if self.temporal.shape[0] != layout.nmb:
             self.temporal = np.zeros((layout.nmb, 2), dtype=np.int64)
-        modes, vectors, levels, tx4, deltas = read_payload(
+        modes, vectors, levels, tx4, deltas, offsets = read_payload(
             layout, packet[2:], intra, len(refs), self.models, self.temporal, what
         )
         self.temporal = vectors if modes is not None else np.zeros((layout.nmb, 2), np.int64)
         self.anchor_refs = anchor_references(layout, modes)
         quant = frame_quantiser(self.quantisers, quality, intra)
+        quant.set_offsets(layout.mb_of, offsets)
         frame = reconstruct(layout, refs, quant, modes, vectors, levels, tx4, deltas)
         self.refs = push_reference(self.refs, frame)
         self.frame_index += 1

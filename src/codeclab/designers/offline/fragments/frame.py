@@ -609,18 +609,20 @@ def intra_levels_blocks(
     Intra_NxN); chroma by the `intra_predict` mode of least SAD. Returns the levels; in the
     vectors the chroma mode (column 0), the four quadrant modes (column 1, quadrant k in bits
     4k..4k+3; SUBDIVIDED: 4x4 blocks) and with INTRA_4X4 each quadrant's 4x4 modes; and
-    which luma blocks are coded as 4x4 transforms."""
+    which luma blocks are coded as 4x4 transforms. Each macroblock is quantised by its own
+    quantiser (`Quantiser.at`)."""
     forwards = (FORWARD_Y, FORWARD_C, FORWARD_C)
     inverses = (INVERSE_Y, INVERSE_C, INVERSE_C)
-    steps = (quant.steps_y, quant.steps_c, quant.steps_c)
     recon, levels, order = intra_buffers(layout)
     source = [plane.astype(np.int64) for plane in cur]
     vectors = np.zeros((layout.nmb, 2 + 4 * INTRA_4X4), dtype=np.int64)
     grid = np.zeros((4 * layout.mby, 4 * layout.mbx), dtype=np.int64)  # modes per 4x4
     tx4 = np.zeros(layout.nblocks[0], dtype=np.bool_)
-    flag = decision_lambda(quant) * INTRA_4X4  # the price of a quadrant's 4x4 flag
     for mb in range(layout.nmb):
         r, c = divmod(mb, layout.mbx)
+        mb_quant = quant.at(mb)
+        steps = (mb_quant.steps_y, mb_quant.steps_c, mb_quant.steps_c)
+        flag = decision_lambda(mb_quant) * INTRA_4X4  # the price of a quadrant's 4x4 flag
         packed = 0
         for k in range(4):
             y0, x0 = 8 * (2 * r + k // 2), 8 * (2 * c + k % 2)
@@ -633,7 +635,7 @@ def intra_levels_blocks(
                 x0,
                 has_top_right(k, r, c, layout.mbx),
                 most_probable_mode(grid, by, bx),
-                quant,
+                mb_quant,
             )
             grid[by : by + 2, bx : bx + 2] = mode
             blocks = order[0][mb][quadrant_blocks(k)]
@@ -648,7 +650,7 @@ def intra_levels_blocks(
                         xs,
                         sub_top_right(s, k, r, c, layout.mbx, y0),
                         most_probable_mode(grid, ys // 4, xs // 4),
-                        quant,
+                        mb_quant,
                         s,
                     )
                     split_cost += part[0]
@@ -685,7 +687,7 @@ def intra_levels_blocks(
             n = layout.sizes[p]
             residual = source[p][y0 : y0 + size, x0 : x0 + size] - prediction
             found_c = quantise_levels(
-                to_blocks(residual, n), forwards[p], steps[p], INTRA_ROUNDING, quant.prices[p]
+                to_blocks(residual, n), forwards[p], steps[p], INTRA_ROUNDING, mb_quant.prices[p]
             )
             levels[p][order[p][mb]] = found_c
             decoded = dequantise(found_c, steps[p], inverses[p])

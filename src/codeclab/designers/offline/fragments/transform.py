@@ -197,9 +197,11 @@ class Quantiser:
     """Steps of one quality and frame type; `flat_y`/`flat_c` are the steps of weight 16;
     `steps_y4` those of luma blocks coded as 4x4 transforms (`kernels_split`). `prices`: per
     plane, then for luma 4x4 transforms, the level prices RDOQ uses for the frame being coded
-    (None: none)."""
+    (None: none). `offsets`: per macroblock of the frame being coded, its QP offset against
+    this quantiser (None: none; `set_offsets`), served by `variant` quantisers."""
 
     def __init__(self, quality: int, offset: int) -> None:
+        self.quality, self.offset = quality, offset
         base = offset_base(quality_base(quality), offset)
         chroma = offset_base(quality_base(quality), offset + CHROMA_QP_OFFSET)
         self.steps_y = quant_steps(LUMA_T, False, base)
@@ -209,6 +211,69 @@ class Quantiser:
         self.flat_y = max(1, (16 * base + 128) // 256)
         self.flat_c = max(1, (16 * chroma + 128) // 256)
         self.prices: list[Prices | None] = [None, None, None, None]
+        self.offsets: I64 | None = None
+        self.block_offsets: list[I64] = []  # `offsets` per transform block of each plane
+        self.variants: dict[int, Quantiser] = {}
+        self.priced_from: list[Prices | None] = []  # the prices a variant's were scaled from
+
+    def set_offsets(self, mb_of: tuple[I64, ...], offsets: I64 | None) -> None:
+        """Per-macroblock QP offsets of the frame being coded (`mb_of`: each plane's blocks'
+        macroblocks); None or all zero: none."""
+        if offsets is None or not offsets.any():
+            self.offsets, self.block_offsets = None, []
+            return
+        self.offsets = offsets
+        self.block_offsets = [offsets[mb] for mb in mb_of]
+
+    def variant(self, delta: int) -> "Quantiser":
+        """This quantiser `delta` QP finer or coarser (6 = twice the step), its prices those
+        of this one scaled to its lambda (lambda grows as step^2)."""
+        if delta == 0:
+            return self
+        found = self.variants.get(delta)
+        if found is None:
+            found = Quantiser(self.quality, self.offset + delta)
+            self.variants[delta] = found
+        if found.priced_from is not self.prices:
+            ratio = (found.flat_y / self.flat_y) ** 2
+            found.prices = [scaled_prices(prices, ratio) for prices in self.prices]
+            found.priced_from = self.prices
+        return found
+
+    def at(self, mb: int) -> "Quantiser":
+        """The quantiser of macroblock `mb` of the frame being coded."""
+        return self if self.offsets is None else self.variant(int(self.offsets[mb]))
+
+    def lambda_scale(self, mb_of: I64) -> F64:
+        """Per block (`mb_of`: its macroblock), its lambda over this quantiser's."""
+        if self.offsets is None:
+            return np.ones(len(mb_of), dtype=np.float64)
+        deltas = self.offsets[mb_of]
+        scale = np.ones(len(mb_of), dtype=np.float64)
+        for delta in np.unique(deltas).tolist():
+            scale[deltas == delta] = (self.variant(delta).flat_y / self.flat_y) ** 2
+        return scale
+
+    def groups(self, plane: int) -> list[tuple["Quantiser", Bools | None]]:
+        """(quantiser, its blocks) of all the blocks of a plane (0 luma, 1-2 chroma) of the
+        frame being coded: one group of all (None) without offsets, else one per QP offset."""
+        if self.offsets is None:
+            return [(self, None)]
+        deltas = self.block_offsets[plane]
+        return [(self.variant(d), deltas == d) for d in np.unique(deltas).tolist()]
+
+
+def scaled_prices(prices: Prices | None, ratio: float) -> Prices | None:
+    """`prices` for a lambda `ratio` times theirs (the bits they stand for unchanged)."""
+    if prices is None:
+        return None
+    return Prices(
+        prices.zero * ratio,
+        prices.significant * ratio,
+        prices.last * ratio,
+        prices.magnitude * ratio,
+        prices.lam * ratio,
+    )
 
 
 def quantise(blocks: F64, forward: F64, steps: I64, rounding: float) -> I64:
@@ -356,12 +421,20 @@ def luma_residual(levels: I64, quant: Quantiser, tx4: Bools | None) -> F64:
 
 
 def residual_planes(levels: list[I64], quant: Quantiser, tx4: Bools | None) -> list[F64]:
-    """The dequantised residual blocks of the three planes (luma as `luma_residual`)."""
-    return [
-        luma_residual(levels[0], quant, tx4),
-        dequantise(levels[1], quant.steps_c, INVERSE_C),
-        dequantise(levels[2], quant.steps_c, INVERSE_C),
-    ]
+    """The dequantised residual blocks of a frame's three planes (luma as `luma_residual`),
+    each macroblock's by its own quantiser (`Quantiser.groups`)."""
+    residuals = []
+    for p, plane_levels in enumerate(levels):
+        residual = np.empty(plane_levels.shape, dtype=np.float64)
+        for found, rows in quant.groups(p):
+            chosen = slice(None) if rows is None else rows
+            if p == 0:
+                small = None if tx4 is None else tx4[chosen]
+                residual[chosen] = luma_residual(plane_levels[chosen], found, small)
+            else:
+                residual[chosen] = dequantise(plane_levels[chosen], found.steps_c, INVERSE_C)
+        residuals.append(residual)
+    return residuals
 
 
 def luma_fixed(blocks: F64, quant: Quantiser, rounding: float, lam: float) -> tuple[I64, Bools]:
