@@ -116,6 +116,13 @@ TOOLS: dict[str, tuple[str, Any, Any, str]] = {
     "median_skip": ("skip_mv", "median", "zero", "H.264 P_Skip vectors vs (0, 0) skips"),
     "amvp": ("mv_pred", "amvp", "median", "median-or-temporal MV predictor vs median only"),
     "two_refs": ("num_refs", 2, 1, "two reference frames vs one"),
+    "mbtree": (
+        "mbtree",
+        1,
+        0,
+        "per-macroblock QP offsets of I- and P-frames from a 20-frame lookahead (x264's "
+        "macroblock tree) vs one QP per frame",
+    ),
 }
 """tool -> (knob, value with the tool, value without it, what is compared). The genome on the
 side the best genome is not on differs from it in that knob only."""

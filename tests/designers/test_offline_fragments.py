@@ -150,6 +150,28 @@ def test_deblocking_smooths_small_block_steps_and_keeps_real_edges(
     assert loopfilter.deblock_off(plane, 8, coded, motion_keys, 16) is plane
 
 
+def test_deblocking_thresholds_follow_each_edge_s_own_blocks_steps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a grid of steps, an edge between two fine blocks keeps a step that the same edge
+    between coarse blocks smooths; a grid of one step equals that step."""
+    monkeypatch.setattr(loopfilter, "DEBLOCK", 2)
+    plane = np.zeros((16, 32), dtype=np.int64)
+    plane[:, 8:16] = 12
+    plane[:, 24:] = 12  # the same step at x = 8 and x = 24
+    coded = np.ones((2, 4), dtype=np.bool_)
+    keys = np.zeros((2, 4), dtype=np.int64)
+    steps = np.array([[4, 4, 24, 24], [4, 4, 24, 24]], dtype=np.int64)
+    out = loopfilter.deblock_on(plane, 8, coded, keys, steps)
+    np.testing.assert_array_equal(out[:, 6:10], plane[:, 6:10])  # alpha of step 4: 6
+    assert out[4, 23] > 0 and out[4, 24] < 12
+    uniform = np.full((2, 4), 24, dtype=np.int64)
+    np.testing.assert_array_equal(
+        loopfilter.deblock_on(plane, 8, coded, keys, uniform),
+        loopfilter.deblock_on(plane, 8, coded, keys, 24),
+    )
+
+
 def test_half_size_resampling_keeps_a_smooth_image_close() -> None:
     yy, xx = np.mgrid[0:31, 0:47]
     plane = (100 + 40 * np.sin(xx / 9) + 30 * np.cos(yy / 7)).astype(np.uint8)

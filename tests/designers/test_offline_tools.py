@@ -818,7 +818,8 @@ def test_all_candidate_directions_at_once_equal_each_direction_alone() -> None:
 
 
 def test_qp_offsets_round_trip_through_the_coder_for_macroblocks_with_levels() -> None:
-    """Offsets of the macroblocks with levels come back; the others are not coded (0)."""
+    """Offsets of the macroblocks with levels come back; the others are not coded, and take
+    the last coded macroblock's."""
     layout = frame.Layout(96, 64, 1)
     rng = np.random.default_rng(3)
     levels = [rng.integers(-2, 3, (n, 64)) for n in layout.nblocks]
@@ -833,7 +834,9 @@ def test_qp_offsets_round_trip_through_the_coder_for_macroblocks_with_levels() -
     parsed = cabac.parse_offsets(decoder, layout, levels)
     coded = cabac.coded_macroblocks(layout, levels)
     assert 0 < coded.sum() < layout.nmb
-    np.testing.assert_array_equal(parsed, np.where(coded, offsets, 0))
+    np.testing.assert_array_equal(parsed[coded], offsets[coded])
+    np.testing.assert_array_equal(parsed, cabac.settled_offsets(layout, levels, offsets))
+    assert parsed[1] == offsets[0]  # no levels: the last coded macroblock's
 
 
 def moving_window_frames(count: int) -> list[I64]:

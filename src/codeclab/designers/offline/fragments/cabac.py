@@ -526,6 +526,17 @@ def coded_macroblocks(layout: Layout, levels: list[I64]) -> Bools:
     return coded
 
 
+def settled_offsets(layout: Layout, levels: list[I64], offsets: I64) -> I64:
+    """The QP offsets the decoder derives: a macroblock without levels takes the offset of
+    the last one with levels before it (raster order; 0 before the first), as H.264's QP
+    prediction does (the loop filter reads every macroblock's)."""
+    coded = coded_macroblocks(layout, levels)
+    index = np.where(coded, np.arange(layout.nmb), -1)
+    last = np.maximum.accumulate(index)
+    found: I64 = np.where(last >= 0, offsets[np.maximum(last, 0)], 0)
+    return found
+
+
 def offset_bins(layout: Layout, levels: list[I64], offsets: I64 | None) -> tuple[I64, I64]:
     """(contexts, bins) of the QP offsets of the macroblocks with levels (the others' are
     never used), each as its difference from the last such macroblock's (raster order, 0
@@ -548,10 +559,14 @@ def offset_bins(layout: Layout, levels: list[I64], offsets: I64 | None) -> tuple
 
 
 def parse_offsets(decoder: BinDecoder, layout: Layout, levels: list[I64]) -> I64:
-    """Inverse of `offset_bins`: per macroblock its QP offset (0 where it has no levels)."""
+    """Inverse of `offset_bins`: per macroblock its QP offset (`settled_offsets`)."""
     offsets = np.zeros(layout.nmb, dtype=np.int64)
     last, moved = 0, 0
-    for mb in np.flatnonzero(coded_macroblocks(layout, levels)).tolist():
+    coded = coded_macroblocks(layout, levels).tolist()
+    for mb in range(layout.nmb):
+        if not coded[mb]:
+            offsets[mb] = last
+            continue
         difference = 0
         if decoder.bit(CTX_QP + moved):
             negative = decoder.bypass()

@@ -10,6 +10,7 @@ from codeclab.designers.offline.fragments.cabac import (
     payload_b,
     payload_models,
     read_payload,
+    settled_offsets,
     write_payload,
 )
 from codeclab.designers.offline.fragments.config import (
@@ -746,6 +747,8 @@ class Encoder:
             modes, vectors, levels, tx4, self.hint, deltas = inter_coding(
                 layout, refs, cur, self.hint, quant, self.temporal
             )
+        if quant.offsets is not None:
+            quant.set_offsets(layout.mb_of, settled_offsets(layout, levels, quant.offsets))
         payload = write_payload(
             layout,
             modes,

@@ -767,7 +767,7 @@ def reconstruct(
         intra = np.where(modes >= INTRA_MB, modes - INTRA_MB, -1)
         keys = np.where(intra >= 0, -1 - np.arange(layout.nmb), keys)  # edges always filtered
         return inter_planes(layout, quant, predictions, keys, levels, tx4, luma_keys, intra)
-    flats = (quant.flat_y, quant.flat_c, quant.flat_c)
+    flats = [quant.flat_steps(p, layout.grids[p]) for p in range(3)]
     decoded = intra_planes(layout, quant, vectors, levels, tx4)
     planes = []
     for p in range(3):
@@ -787,7 +787,7 @@ def deblock_luma(
     levels: I64,
     tx4: Bools,
     motion: I64,
-    step: int,
+    step: int | I64,
     intra: bool = False,
 ) -> I64:
     """`deblock` of the luma plane, whose coded blocks set in `tx4` are four 4x4 transforms:
@@ -817,6 +817,8 @@ def deblock_luma(
 
     fine_motion = np.repeat(np.repeat(motion, per, axis=0), per, axis=1)
     fine_coded: Bools = fine(sub_coded.astype(np.int64)) > 0
+    if not isinstance(step, int):
+        step = np.repeat(np.repeat(step, per, axis=0), per, axis=1)
     return deblock(plane, SMALL_T, fine_coded, fine_motion, step, fine(sub_owner))
 
 
@@ -848,7 +850,7 @@ def inter_planes(
     `luma_keys`: the same per luma transform block, where partitions move differently within a
     macroblock). Where `intra` (per macroblock, -1 or an `intra_predict` mode) has a mode, the
     macroblock is predicted by it, in raster order, from the pixels decoded so far."""
-    flats = (quant.flat_y, quant.flat_c, quant.flat_c)
+    flats = [quant.flat_steps(p, layout.grids[p]) for p in range(3)]
     residuals = residual_planes(levels, quant, tx4)
     intra_mbs = (
         [] if intra is None else [(int(mb), int(intra[mb])) for mb in np.flatnonzero(intra >= 0)]

@@ -6,9 +6,10 @@ from codeclab.designers.offline.fragments.config import DEBLOCK
 from codeclab.designers.offline.fragments.types import I64, U8, Bools
 
 
-def filter_edges(plane: I64, cols: I64, mask: Bools, alpha: int, beta: int, tc: int) -> None:
+def filter_edges(plane: I64, cols: I64, mask: Bools, alpha: I64, beta: I64, tc: I64) -> None:
     """Smooth the vertical block edges left of columns `cols` where `mask` (rows x edges) is
-    set and the edge looks like a blocking step, not an image edge (in place)."""
+    set and the edge looks like a blocking step, not an image edge, by the thresholds of each
+    edge (rows x edges; in place)."""
     p1, p0 = plane[:, cols - 2], plane[:, cols - 1]
     q0, q1 = plane[:, cols], plane[:, cols + 1]
     on = mask & (np.abs(p0 - q0) < alpha) & (np.abs(p1 - p0) < beta) & (np.abs(q1 - q0) < beta)
@@ -19,20 +20,19 @@ def filter_edges(plane: I64, cols: I64, mask: Bools, alpha: int, beta: int, tc: 
 
 
 def deblock_on(
-    plane: I64, n: int, coded: Bools, motion: I64, step: int, owners: I64 | None = None
+    plane: I64, n: int, coded: Bools, motion: I64, step: int | I64, owners: I64 | None = None
 ) -> I64:
     """Deblock the n x n block edges of `plane` (a grid of coded flags and motion keys per
     block): an edge is filtered when a block beside it has coefficients or the two move
     differently, and (given `owners`, a grid of transform-block ids) when it lies between two
-    transform blocks. Thresholds grow with the quantiser `step` and DEBLOCK (1..3)."""
-    alpha = step * DEBLOCK * 5 // 8 + 1
-    beta = step * DEBLOCK // 5 + 1
-    tc = step * DEBLOCK // 16 + 1
+    transform blocks. Thresholds grow with DEBLOCK (1..3) and the quantiser step: `step`, or
+    per block a grid of steps, an edge taking the rounded mean of its two blocks'."""
+    steps = np.broadcast_to(np.asarray(step, dtype=np.int64), coded.shape)
     out = plane.copy()
     ids = np.zeros_like(motion) if owners is None else owners
-    for grid_coded, grid_motion, grid_ids, target in (
-        (coded, motion, ids, out),
-        (coded.T, motion.T, ids.T, out.T),
+    for grid_coded, grid_motion, grid_ids, grid_steps, target in (
+        (coded, motion, ids, steps, out),
+        (coded.T, motion.T, ids.T, steps.T, out.T),
     ):
         if grid_coded.shape[1] < 2:
             continue
@@ -40,12 +40,16 @@ def deblock_on(
         mask = grid_coded[:, 1:] | grid_coded[:, :-1] | (grid_motion[:, 1:] != grid_motion[:, :-1])
         if owners is not None:
             mask &= grid_ids[:, 1:] != grid_ids[:, :-1]
+        edge = np.repeat((grid_steps[:, 1:] + grid_steps[:, :-1] + 1) >> 1, n, axis=0)
+        alpha = edge * DEBLOCK * 5 // 8 + 1
+        beta = edge * DEBLOCK // 5 + 1
+        tc = edge * DEBLOCK // 16 + 1
         filter_edges(target, cols, np.repeat(mask, n, axis=0), alpha, beta, tc)
     return out
 
 
 def deblock_off(
-    plane: I64, n: int, coded: Bools, motion: I64, step: int, owners: I64 | None = None
+    plane: I64, n: int, coded: Bools, motion: I64, step: int | I64, owners: I64 | None = None
 ) -> I64:
     """No loop filter."""
     return plane

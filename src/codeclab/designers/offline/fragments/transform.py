@@ -254,6 +254,19 @@ class Quantiser:
             scale[deltas == delta] = (self.variant(delta).flat_y / self.flat_y) ** 2
         return scale
 
+    def flat_steps(self, plane: int, grid: tuple[int, int]) -> int | I64:
+        """The weight-16 step of a plane (0 luma, 1-2 chroma) of the frame being coded: one
+        step without offsets, else a grid of each transform block's."""
+        flat = self.flat_y if plane == 0 else self.flat_c
+        if self.offsets is None:
+            return flat
+        deltas = self.block_offsets[plane]
+        steps = np.full(len(deltas), flat, dtype=np.int64)
+        for delta in np.unique(deltas).tolist():
+            variant = self.variant(delta)
+            steps[deltas == delta] = variant.flat_y if plane == 0 else variant.flat_c
+        return steps.reshape(grid)
+
     def groups(self, plane: int) -> list[tuple["Quantiser", Bools | None]]:
         """(quantiser, its blocks) of all the blocks of a plane (0 luma, 1-2 chroma) of the
         frame being coded: one group of all (None) without offsets, else one per QP offset."""
