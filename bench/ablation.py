@@ -73,7 +73,7 @@ TOOLS: dict[str, tuple[str, Any, Any, str]] = {
         "rate-distortion optimised quantisation (levels priced by the CABAC contexts) vs "
         "dead-zone rounding (1/3 intra, 1/6 inter)",
     ),
-    "deblock": ("deblock", 2, 0, "in-loop deblocking vs none"),
+    "deblock": ("deblock", 3, 0, "in-loop deblocking vs none"),
     "transform_8x8": ("transform_size", 8, 4, "8x8 transform vs 4x4 (both one size)"),
     "adaptive_transform": (
         "adaptive_transform",
@@ -82,12 +82,12 @@ TOOLS: dict[str, tuple[str, Any, Any, str]] = {
         "per 8x8 luma block one 8x8 or four 4x4 transforms, by RD, vs 8x8 only",
     ),
     "quant_matrix": ("quant_matrix", "slope", "flat", "sloped quantisation matrix vs flat"),
-    "i_frame_qp": ("p_qp_offset", 6, 0, "P-frame step 6 QP above I-frames vs equal"),
+    "i_frame_qp": ("p_qp_offset", 4, 0, "P-frame step 4 QP above I-frames vs equal"),
     "b_frames": (
         "bframes",
         2,
         0,
-        "two B-frames (6 QP coarser, one where motion is hard) between anchors vs none",
+        "two B-frames (8 QP coarser, one where motion is hard) between anchors vs none",
     ),
     "adaptive_b_frames": (
         "b_adapt",

@@ -258,8 +258,11 @@ def test_score_rewards_the_target_and_a_better_bd_rate() -> None:
     assert curve_of(failed) == ()
 
 
-def test_search_climbs_the_synthetic_landscape() -> None:
-    history = run_search(OfflineDesigner(seed=4, population=8), 48)
+@pytest.mark.parametrize("seed", range(4))
+def test_search_climbs_the_synthetic_landscape(seed: int) -> None:
+    """From 8 random genomes, each of four seeded searches finds a better one within 40 more,
+    and its last 16 are better on average by more than a tool's worth."""
+    history = run_search(OfflineDesigner(seed=seed, population=8), 48)
     merits = [merit(genome_of(entry)) for entry in history]
     assert max(merits[8:]) > max(merits[:8])
     assert sum(merits[-16:]) / 16 > sum(merits[:8]) / 8 + 1.0

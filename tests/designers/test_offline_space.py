@@ -100,7 +100,9 @@ def test_describe_reads_as_a_one_line_design_summary() -> None:
     )
     assert "hybrid quarter-pel 6-tap ME +-48" in text and "CABAC entropy" in text
     assert "MV cost lambda 0.4" in text and "RD lambda 0.25" in text
-    assert "2 B-frames (QP +6, temporal direct, adaptive)" in text
+    assert "2 B-frames (QP +8, temporal direct, adaptive)" in text
+    assert "macroblock-tree QP" not in text
+    assert "macroblock-tree QP" in replace(default_genome(), mbtree=1).describe()
     assert "\n" not in text
     assert intra_dct_like().describe().startswith("all-intra, 16x16 MB, 8x8 DCT, jpeg ijg quant")
     assert "ME" not in intra_dct_like().describe()

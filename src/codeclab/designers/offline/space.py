@@ -381,6 +381,8 @@ class Genome:
         if not g.intra_only:
             if g.p_qp_offset:
                 parts.append(f"P QP {g.p_qp_offset:+d}")
+            if g.mbtree:
+                parts.append("macroblock-tree QP")
             subpel = {"none": "integer", "half": "half-pel", "quarter": "quarter-pel"}[g.subpel]
             if g.subpel != "none" and g.interpolation == "sixtap":
                 subpel += " 6-tap"
@@ -464,7 +466,8 @@ def default_genome() -> Genome:
     8x8 partitions, intra macroblocks in P-frames, RD decisions, rate-distortion optimised
     quantisation, two B-frames per P-frame (one where motion is hard) with temporal direct
     skips, H.264's 8x8 and 4x4 intra directions, 8x8 or 4x4 transforms per block by RD with a
-    sloped matrix, I-frames 6 QP finer than P-frames (B-frames 6 coarser), deblocking."""
+    sloped matrix, I-frames 4 QP finer than P-frames (B-frames 8 coarser), deblocking at
+    strength 3."""
     return replace(
         inter_dct_like(),
         transform_size=8,
@@ -475,9 +478,9 @@ def default_genome() -> Genome:
         intra_rounding=0.33,
         subpel="quarter",
         interpolation="sixtap",
-        deblock=2,
+        deblock=3,
         chroma_qp_offset=2,
-        p_qp_offset=6,
+        p_qp_offset=4,
         mv_pred="amvp",
         search="hybrid",
         search_range=48,
@@ -488,7 +491,7 @@ def default_genome() -> Genome:
         p_intra=1,
         bframes=2,
         b_adapt=1,
-        b_qp_offset=6,
+        b_qp_offset=8,
         b_direct="temporal",
         entropy="cabac",
     ).canonical()
