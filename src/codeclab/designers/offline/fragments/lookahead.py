@@ -22,6 +22,7 @@ from codeclab.designers.offline.fragments.frame import hadamard_cost
 from codeclab.designers.offline.fragments.motion import (
     decimate,
     extend,
+    grid_origins,
     mb_blocks,
     shift_search,
     windows,
@@ -68,9 +69,7 @@ def frame_costs(luma: U8, previous: U8 | None) -> tuple[F64, F64, I64]:
         return intra, intra.copy(), np.zeros((len(blocks), 2), dtype=np.int64)
     reference = decimate(previous, 2)
     vectors, _ = shift_search(small.astype(np.int32), reference, TREE_REACH, size)
-    rows, cols = small.shape[0] // size, small.shape[1] // size
-    oy = np.repeat(np.arange(rows, dtype=np.int64) * size, cols)
-    ox = np.tile(np.arange(cols, dtype=np.int64) * size, rows)
+    oy, ox = grid_origins(small, size)
     moved = windows(
         extend(reference, TREE_REACH), TREE_REACH, oy + vectors[:, 0], ox + vectors[:, 1], size
     )

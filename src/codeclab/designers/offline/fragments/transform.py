@@ -244,28 +244,31 @@ class Quantiser:
         """The quantiser of macroblock `mb` of the frame being coded."""
         return self if self.offsets is None else self.variant(int(self.offsets[mb]))
 
+    def variant_flats(self, deltas: I64) -> tuple[I64, I64]:
+        """(`flat_y`, `flat_c`) of each entry's variant quantiser (`deltas`: QP offsets)."""
+        flat_y = np.empty(len(deltas), dtype=np.int64)
+        flat_c = np.empty(len(deltas), dtype=np.int64)
+        for delta in np.unique(deltas).tolist():
+            variant = self.variant(delta)
+            flat_y[deltas == delta] = variant.flat_y
+            flat_c[deltas == delta] = variant.flat_c
+        return flat_y, flat_c
+
     def lambda_scale(self, mb_of: I64) -> F64:
         """Per block (`mb_of`: its macroblock), its lambda over this quantiser's."""
         if self.offsets is None:
             return np.ones(len(mb_of), dtype=np.float64)
-        deltas = self.offsets[mb_of]
-        scale = np.ones(len(mb_of), dtype=np.float64)
-        for delta in np.unique(deltas).tolist():
-            scale[deltas == delta] = (self.variant(delta).flat_y / self.flat_y) ** 2
+        flat_y, _ = self.variant_flats(self.offsets[mb_of])
+        scale: F64 = (flat_y / self.flat_y) ** 2
         return scale
 
     def flat_steps(self, plane: int, grid: tuple[int, int]) -> int | I64:
         """The weight-16 step of a plane (0 luma, 1-2 chroma) of the frame being coded: one
         step without offsets, else a grid of each transform block's."""
-        flat = self.flat_y if plane == 0 else self.flat_c
         if self.offsets is None:
-            return flat
-        deltas = self.block_offsets[plane]
-        steps = np.full(len(deltas), flat, dtype=np.int64)
-        for delta in np.unique(deltas).tolist():
-            variant = self.variant(delta)
-            steps[deltas == delta] = variant.flat_y if plane == 0 else variant.flat_c
-        return steps.reshape(grid)
+            return self.flat_y if plane == 0 else self.flat_c
+        flats = self.variant_flats(self.block_offsets[plane])
+        return flats[min(plane, 1)].reshape(grid)
 
     def groups(self, plane: int) -> list[tuple["Quantiser", Bools | None]]:
         """(quantiser, its blocks) of all the blocks of a plane (0 luma, 1-2 chroma) of the
