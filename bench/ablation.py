@@ -51,6 +51,13 @@ TOOLS: dict[str, tuple[str, Any, Any, str]] = {
     "sixtap": ("interpolation", "sixtap", "bilinear", "H.264 6-tap luma interpolation"),
     "quarter_pel": ("subpel", "quarter", "half", "quarter-pel motion vs half-pel"),
     "mv_cost": ("me_lambda", 0.2, 0.0, "MV choice by SAD + lambda * MVD bits vs SAD only"),
+    "satd": (
+        "me_metric",
+        "satd",
+        "sad",
+        "4x4 Hadamard (SATD) block costs in sub-pel refinement, vector regularisation, "
+        "partition and zero-vector choices vs SAD",
+    ),
     "rd_modes": ("rd_lambda", 0.25, 0.0, "Lagrangian skip / block-zeroing vs threshold"),
     "intra_modes": ("intra_pred", "modes", "flat", "DC/V/H/plane intra vs flat I-frames"),
     "intra_8x8": (

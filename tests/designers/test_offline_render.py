@@ -265,6 +265,7 @@ def test_every_value_of_every_knob_round_trips() -> None:
         ("subpel", ("none", "half")),
         ("interpolation", ("bilinear",)),
         ("me_lambda", (0.0, 0.8)),
+        ("me_metric", ("sad",)),
         ("rd_lambda", (0.0, 0.12)),
         ("deblock", (0, 2)),
         ("mbtree", (1,)),

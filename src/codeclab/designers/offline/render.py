@@ -75,6 +75,7 @@ def switch_choices(genome: Genome) -> dict[str, str]:
         "quant_weights": f"weights_{g.quant_matrix}",
         "motion_search": f"search_{g.search}",
         "partition_search": "split_8x8" if g.partitions == "8x8" else "split_none",
+        "block_cost": f"block_{g.me_metric}",
         "skip_vectors": f"skip_{g.skip_mv}",
         "luma_phases": "phase_planes_sixtap" if g.interpolation == "sixtap" else "phase_planes",
         "predict_luma": (

@@ -136,6 +136,13 @@ KNOBS: tuple[KnobSpec, ...] = (
         "from the neighbours' median (0 = SAD only)",
     ),
     KnobSpec(
+        "me_metric",
+        ("sad", "satd"),
+        "block cost of sub-pel refinement, vector regularisation, partition and skip choices: "
+        "SAD, or SATD (absolute 4x4 Hadamard coefficients of the difference, halved, as x264's "
+        "subme), which tracks what the transform will code (sub-pel motion only)",
+    ),
+    KnobSpec(
         "rd_lambda", (0.0, 0.06, 0.12, 0.25, 0.4, 0.6), "lambda/step^2 of RD decisions (0 = off)"
     ),
     KnobSpec(
@@ -196,6 +203,7 @@ class Genome:
     skip_mv: str = "zero"
     mv_pred: str = "median"
     me_lambda: float = 0.0
+    me_metric: str = "sad"
     rd_lambda: float = 0.0
     rdoq_lambda: float = 0.0
     deblock: int = 0
@@ -265,6 +273,7 @@ class Genome:
             changes["search_range"] = min(self.search_range, FULL_SEARCH_MAX_RANGE)
         if self.intra_only or self.subpel == "none":
             changes["interpolation"] = base.interpolation
+            changes["me_metric"] = base.me_metric
         if self.intra_pred in ("blocks", "blocks_4x4") and (
             self.entropy != "cabac" or self.macroblock != 16 or self.transform_size > 8
         ):
@@ -404,6 +413,8 @@ class Genome:
                 parts.append("AMVP (median or temporal MV predictor)")
             if g.me_lambda:
                 parts.append(f"MV cost lambda {g.me_lambda:g}")
+            if g.me_metric == "satd":
+                parts.append("SATD motion costs")
             parts.append(f"RD lambda {g.rd_lambda:g}" if g.rd_lambda else "threshold skip")
         parts.append(f"deblock {g.deblock}" if g.deblock else "no deblock")
         if g.downscale_below:
@@ -462,12 +473,12 @@ def inter_dct_like() -> Genome:
 
 def default_genome() -> Genome:
     """A strong starting design: the inter codec with the tools that measured best together
-    (bench/ablation.py): CABAC, hybrid quarter-pel 6-tap motion search with MV costs and AMVP,
-    8x8 partitions, intra macroblocks in P-frames, RD decisions, rate-distortion optimised
-    quantisation, two B-frames per P-frame (one where motion is hard) with temporal direct
-    skips, H.264's 8x8 and 4x4 intra directions, 8x8 or 4x4 transforms per block by RD with a
-    sloped matrix, I-frames 4 QP finer than P-frames (B-frames 8 coarser), deblocking at
-    strength 3."""
+    (bench/ablation.py): CABAC, hybrid quarter-pel 6-tap motion search with MV costs, SATD
+    block costs and AMVP, 8x8 partitions, intra macroblocks in P-frames, RD decisions,
+    rate-distortion optimised quantisation, two B-frames per P-frame (one where motion is
+    hard) with temporal direct skips, H.264's 8x8 and 4x4 intra directions, 8x8 or 4x4
+    transforms per block by RD with a sloped matrix, I-frames 4 QP finer than P-frames
+    (B-frames 8 coarser), deblocking at strength 3."""
     return replace(
         inter_dct_like(),
         transform_size=8,
@@ -486,6 +497,7 @@ def default_genome() -> Genome:
         search_range=48,
         partitions="8x8",
         me_lambda=0.4,
+        me_metric="satd",
         rd_lambda=0.25,
         rdoq_lambda=0.2,
         p_intra=1,

@@ -71,6 +71,26 @@ def block_sad(blocks: I32, candidates: I32 | U8) -> I64:
     return sad
 
 
+HADAMARD_4 = np.array(
+    [[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]], dtype=np.int32
+)
+
+
+def block_satd(blocks: I32, candidates: I32 | U8) -> I64:
+    """Per block, the sum of the absolute 4x4 Hadamard coefficients of its difference from
+    the candidate, halved (x264's SATD: about SAD's scale, but a difference the transform
+    codes cheaply, like a flat offset, costs less than one spread over many frequencies)."""
+    count, size = blocks.shape[0], blocks.shape[1]
+    cells = size // 4
+    diff = (blocks - candidates.astype(np.int32)).reshape(count, cells, 4, cells, 4)
+    coefficients = HADAMARD_4 @ diff.transpose(0, 1, 3, 2, 4) @ HADAMARD_4
+    satd: I64 = np.abs(coefficients).reshape(count, -1).sum(axis=1, dtype=np.int64) >> 1
+    return satd
+
+
+block_cost = block_sad
+
+
 def grid_origins(plane: U8, size: int) -> tuple[I64, I64]:
     """Top-left corners (oy, ox) of the raster-ordered size x size blocks of `plane`."""
     rows, cols = plane.shape[0] // size, plane.shape[1] // size
@@ -331,21 +351,22 @@ def phase_windows(
 
 
 def refine_subpel(
-    blocks: I32, extended: U8, margin: int, vectors: I64, sad: I64, oy: I64, ox: I64
+    blocks: I32, extended: U8, margin: int, vectors: I64, oy: I64, ox: I64
 ) -> tuple[I64, I64]:
-    """Integer `vectors` scaled to 1/SUBPEL pel, refined by +-1/2 then +-1/4 pel steps."""
+    """Integer `vectors` scaled to 1/SUBPEL pel, refined by +-1/2 then +-1/4 pel steps, and
+    their `block_cost` (SAD or SATD)."""
     limit = SEARCH_RANGE * SUBPEL
     size = blocks.shape[1]
     planes = luma_phases(extended, SUBPEL)
     centres = vectors * SUBPEL
-    best = sad.copy()
+    best = block_cost(blocks, phase_windows(planes, margin, oy, ox, centres, size, SUBPEL))
     step = SUBPEL // 2
     while step >= 1:
         origin = centres.copy()
         for dy, dx in NEIGHBOURS:
             candidate = np.clip(origin + np.array((dy * step, dx * step)), -limit, limit)
             found = phase_windows(planes, margin, oy, ox, candidate, size, SUBPEL)
-            cost = block_sad(blocks, found)
+            cost = block_cost(blocks, found)
             better = cost < best
             best[better], centres[better] = cost[better], candidate[better]
         step //= 2
@@ -426,7 +447,8 @@ def regularise(
     lam: float,
     temporal: I64,
 ) -> tuple[I64, I64]:
-    """Motion vectors re-chosen by SAD + lam * bits of their difference from the median of
+    """Motion vectors re-chosen by `block_cost` (`sad`: that of `vectors`, SAD or SATD) +
+    lam * bits of their difference from the median of
     their neighbours (the predictor the entropy coder uses): each macroblock tries its own
     vector, the predictor, (0, 0) and its left and top neighbours' vectors; twice, the second
     time against the predictors of the first pass's choices. With AMVP the previous anchor's
@@ -454,7 +476,7 @@ def regularise(
                     MACROBLOCK,
                     SUBPEL,
                 )
-                found[chosen] = block_sad(blocks[chosen], window)
+                found[chosen] = block_cost(blocks[chosen], window)
         return found
 
     def bits(candidate: I64, predicted: I64) -> F64:
@@ -492,8 +514,9 @@ def estimate(cur: U8, refs: list[U8], hint: I64, step: int, temporal: I64) -> tu
     macroblock of luma `cur` against luma `refs` (most recent first); with ME_LAMBDA, the
     vectors are `regularise`d at lambda ME_LAMBDA * `step` (the quantiser step).
 
-    A vector whose SAD is not ZERO_BIAS (per 256 pixels) better than (0, 0) on the most
-    recent reference becomes (0, 0) there: the encoder's bias towards skipped macroblocks.
+    A vector whose cost (SAD, or SATD with sub-pel motion: `block_cost`) is not ZERO_BIAS
+    (per 256 pixels) better than (0, 0) on the most recent reference becomes (0, 0) there:
+    the encoder's bias towards skipped macroblocks.
     """
     blocks = mb_blocks(cur, MACROBLOCK)
     oy, ox = grid_origins(cur, MACROBLOCK)
@@ -508,7 +531,7 @@ def estimate(cur: U8, refs: list[U8], hint: I64, step: int, temporal: I64) -> tu
         vectors = found
         if SUBPEL > 1:
             margin = SEARCH_RANGE + 2
-            vectors, sad = refine_subpel(blocks, extend(ref, margin), margin, found, sad, oy, ox)
+            vectors, sad = refine_subpel(blocks, extend(ref, margin), margin, found, oy, ox)
         sad = sad + int(ME_LAMBDA * step * index)  # the reference index's bit
         better = sad < best_sad
         best_sad[better], best_vectors[better], best_ref[better] = (
@@ -520,7 +543,7 @@ def estimate(cur: U8, refs: list[U8], hint: I64, step: int, temporal: I64) -> tu
         best_vectors, best_sad = regularise(
             blocks, refs, best_vectors, best_ref, best_sad, ME_LAMBDA * step, temporal
         )
-    zero_sad = block_sad(blocks, windows(refs[0], 0, oy, ox, MACROBLOCK))
+    zero_sad = block_cost(blocks, windows(refs[0], 0, oy, ox, MACROBLOCK))
     bias = ZERO_BIAS * MACROBLOCK * MACROBLOCK // 256
     stay = zero_sad <= best_sad + bias
     best_vectors[stay], best_ref[stay], integer[stay] = 0, 0, 0
@@ -540,9 +563,10 @@ def split_8x8(cur: U8, refs: list[U8], vectors: I64, ref_index: I64, step: int) 
     """Per macroblock, the differences (4, 2) of its four 8x8 partitions' vectors (raster order
     within it) from its own `vectors`, all zero unless splitting pays. Each partition descends
     by diamonds from the macroblock's vector and is refined to sub-pel; a partition keeps its
-    vector when its SAD + lambda * bits of the difference beats the macroblock's vector there,
-    and the macroblock splits when its partitions' costs (plus SPLIT_BITS) sum below the SAD
-    of the whole (lambda: ME_LAMBDA, at least 0.2, times the quantiser `step`)."""
+    vector when its cost (`block_cost` after sub-pel refinement) + lambda * bits of the
+    difference beats the macroblock's vector there, and the macroblock splits when its
+    partitions' costs (plus SPLIT_BITS) sum below the cost of the whole (lambda: ME_LAMBDA, at
+    least 0.2, times the quantiser `step`)."""
     size = MACROBLOCK // 2
     lam = max(ME_LAMBDA, 0.2) * step
     mbx = cur.shape[1] // MACROBLOCK
@@ -563,16 +587,14 @@ def split_8x8(cur: U8, refs: list[U8], vectors: I64, ref_index: I64, step: int) 
         planes = luma_phases(extended, SUBPEL)
         at = (oy[chosen], ox[chosen])
         window = phase_windows(planes, margin, at[0], at[1], parent[chosen], size, SUBPEL)
-        whole[chosen] = block_sad(blocks[chosen], window)
+        whole[chosen] = block_cost(blocks[chosen], window)
         start = np.floor_divide(parent[chosen], SUBPEL)
         limited = extend(ref, SEARCH_RANGE)
         integer, integer_sad = descend(
             blocks[chosen], limited, at[0], at[1], start, SEARCH_RANGE, start, lam
         )
         if SUBPEL > 1:
-            refined = refine_subpel(
-                blocks[chosen], extended, margin, integer, integer_sad, at[0], at[1]
-            )
+            refined = refine_subpel(blocks[chosen], extended, margin, integer, at[0], at[1])
             found[chosen], sad[chosen] = refined
         else:
             found[chosen], sad[chosen] = integer, integer_sad
