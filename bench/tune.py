@@ -65,7 +65,9 @@ def clip_spec(name: str) -> str:
     return str(shared_clips([name])[0])
 
 
-def measure(spec: str, genome: Genome, frames: int, qualities: list[int], cache: Path) -> dict[str, object]:
+def measure(
+    spec: str, genome: Genome, frames: int, qualities: list[int], cache: Path
+) -> dict[str, object]:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-tune-") as tmp:
         work = Path(tmp)
