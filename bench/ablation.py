@@ -58,6 +58,12 @@ TOOLS: dict[str, tuple[str, Any, Any, str]] = {
         "4x4 Hadamard (SATD) block costs in sub-pel refinement, vector regularisation, "
         "partition and zero-vector choices vs SAD",
     ),
+    "b_rd_directions": (
+        "b_decision",
+        "rd",
+        "sad",
+        "B-frame direction by SSD + lambda * bits of the coded residual vs SAD + lambda * MV bits",
+    ),
     "rd_modes": ("rd_lambda", 0.25, 0.0, "Lagrangian skip / block-zeroing vs threshold"),
     "intra_modes": ("intra_pred", "modes", "flat", "DC/V/H/plane intra vs flat I-frames"),
     "intra_8x8": (

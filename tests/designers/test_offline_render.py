@@ -266,6 +266,7 @@ def test_every_value_of_every_knob_round_trips() -> None:
         ("interpolation", ("bilinear",)),
         ("me_lambda", (0.0, 0.8)),
         ("me_metric", ("sad",)),
+        ("b_decision", ("sad",)),
         ("rd_lambda", (0.0, 0.12)),
         ("deblock", (0, 2)),
         ("mbtree", (1,)),

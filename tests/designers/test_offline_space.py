@@ -78,7 +78,7 @@ def test_crossover_takes_each_knob_from_one_of_the_parents() -> None:
 
 def test_random_genomes_cover_every_value_of_every_knob() -> None:
     rng = random.Random(0)
-    genomes = [Genome.random(rng) for _ in range(300)]
+    genomes = [Genome.random(rng) for _ in range(500)]
     for spec in KNOBS:
         seen = {g.to_dict()[spec.name] for g in genomes}
         assert seen == set(spec.domain), spec.name
@@ -100,7 +100,7 @@ def test_describe_reads_as_a_one_line_design_summary() -> None:
     )
     assert "hybrid quarter-pel 6-tap ME +-48" in text and "CABAC entropy" in text
     assert "MV cost lambda 0.4" in text and "RD lambda 0.25" in text
-    assert "2 B-frames (QP +8, temporal direct, adaptive)" in text
+    assert "2 B-frames (QP +8, temporal direct, adaptive, RD directions)" in text
     assert "macroblock-tree QP" not in text
     assert "macroblock-tree QP" in replace(default_genome(), mbtree=1).describe()
     assert "\n" not in text

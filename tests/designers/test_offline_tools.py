@@ -43,6 +43,7 @@ TOOLS: dict[str, dict[str, object]] = {
     "mv_cost": {"me_lambda": 0.8},
     "mv_cost_two_refs": {"me_lambda": 0.4, "num_refs": 2},
     "sad_motion_costs_4x4_transform": {"me_metric": "sad", "transform_size": 4},
+    "sad_b_directions_one_b_frame": {"b_decision": "sad", "bframes": 1},
     "partitions_two_refs_4x4_transform": {"num_refs": 2, "transform_size": 4},
     "partitions_16x16_transform_integer_pel": {"transform_size": 16, "subpel": "none"},
     "whole_macroblocks": {"partitions": "16x16"},
@@ -188,6 +189,7 @@ def test_every_new_knob_value_gives_a_distinct_codec() -> None:
         ("intra_pred", "flat"),
         ("me_lambda", 0.0),
         ("me_metric", "sad"),
+        ("b_decision", "sad"),
         ("skip_mv", "median"),
         ("bframes", 0),
         ("b_qp_offset", 2),
@@ -204,6 +206,8 @@ def test_every_new_knob_value_gives_a_distinct_codec() -> None:
     assert replace(base, entropy="zlib").canonical().partitions == "16x16"
     assert replace(base, subpel="none").canonical().interpolation == "bilinear"
     assert replace(base, subpel="none").canonical().me_metric == "sad"
+    assert replace(base, rd_lambda=0.0).canonical().b_decision == "sad"
+    assert replace(base, bframes=0).canonical().b_decision == "sad"
     assert replace(base, bframes=2, entropy="lzma").canonical().bframes == 0
     assert replace(base, entropy="lzma").canonical().rdoq_lambda == 0.0
     assert replace(base, entropy="lzma").canonical().p_intra == 0

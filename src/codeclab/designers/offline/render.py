@@ -97,6 +97,7 @@ def switch_choices(genome: Genome) -> dict[str, str]:
         "encode_b": "encode_b_frame" if g.bframes else "no_b_frame_encode",
         "decode_b": "decode_b_frame" if g.bframes else "no_b_frame_decode",
         "direct_vectors": f"direct_{g.b_direct}",
+        "b_direction": f"b_direction_{g.b_decision}",
         "intra_coding": f"intra_levels_{intra}",
         "intra_planes": f"intra_planes_{intra}",
         "luma_mode_bins": f"luma_modes_{LUMA_MODE_CODERS[g.intra_pred]}",

@@ -84,6 +84,13 @@ KNOBS: tuple[KnobSpec, ...] = (
         "newer anchor's vector of the macroblock, split by the frames' distances)",
     ),
     KnobSpec(
+        "b_decision",
+        ("sad", "rd"),
+        "direction of a coded B-frame macroblock (forward, backward or both): least SAD + "
+        "lambda * vector bits, or least Lagrangian cost SSD + lambda * bits after coding the "
+        "residual of each (x264's B-frame RD mode decision; needs RD decisions)",
+    ),
+    KnobSpec(
         "b_adapt",
         (0, 1),
         "B-frames per group: always `bframes`, or one after a P-frame that needed many intra "
@@ -191,6 +198,7 @@ class Genome:
     bframes: int = 0
     b_qp_offset: int = 2
     b_direct: str = "zero"
+    b_decision: str = "sad"
     b_adapt: int = 0
     num_refs: int = 1
     p_intra: int = 0
@@ -300,6 +308,8 @@ class Genome:
         if self.intra_only or self.entropy != "cabac" or not self.bframes:
             changes["b_qp_offset"] = base.b_qp_offset
             changes["b_direct"] = base.b_direct
+        if self.intra_only or self.entropy != "cabac" or not self.bframes or not self.rd_lambda:
+            changes["b_decision"] = base.b_decision
         if (
             self.intra_only
             or self.entropy != "cabac"
@@ -402,6 +412,7 @@ class Genome:
                 plural = "s" if g.bframes > 1 else ""
                 direct = ", temporal direct" if g.b_direct == "temporal" else ""
                 direct += ", adaptive" if g.b_adapt else ""
+                direct += ", RD directions" if g.b_decision == "rd" else ""
                 parts.append(f"{g.bframes} B-frame{plural} (QP {g.b_qp_offset:+d}{direct})")
             split = ", 8x8 partitions" if g.partitions == "8x8" else ""
             search = g.search.replace("_", "-")
@@ -476,9 +487,9 @@ def default_genome() -> Genome:
     (bench/ablation.py): CABAC, hybrid quarter-pel 6-tap motion search with MV costs, SATD
     block costs and AMVP, 8x8 partitions, intra macroblocks in P-frames, RD decisions,
     rate-distortion optimised quantisation, two B-frames per P-frame (one where motion is
-    hard) with temporal direct skips, H.264's 8x8 and 4x4 intra directions, 8x8 or 4x4
-    transforms per block by RD with a sloped matrix, I-frames 4 QP finer than P-frames
-    (B-frames 8 coarser), deblocking at strength 3."""
+    hard) with temporal direct skips and directions chosen by RD, H.264's 8x8 and 4x4 intra
+    directions, 8x8 or 4x4 transforms per block by RD with a sloped matrix, I-frames 4 QP
+    finer than P-frames (B-frames 8 coarser), deblocking at strength 3."""
     return replace(
         inter_dct_like(),
         transform_size=8,
@@ -505,6 +516,7 @@ def default_genome() -> Genome:
         b_adapt=1,
         b_qp_offset=8,
         b_direct="temporal",
+        b_decision="rd",
         entropy="cabac",
     ).canonical()
 

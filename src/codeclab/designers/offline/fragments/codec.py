@@ -478,29 +478,65 @@ def direct_temporal(
 direct_vectors = direct_zero
 
 
+def b_direction_sad(
+    layout: Layout, cur: Planes, options: list[list[I64]], bits: list[F64], quant: Quantiser
+) -> tuple[I64, list[I64], Bools]:
+    """Each macroblock's direction (1-based index into `options`, each with its vector `bits`)
+    by least luma SAD + lambda * bits, and the levels and 4x4 flags of the residual so chosen."""
+    lam = ME_LAMBDA * quant.flat_y
+    source = cur[0].astype(np.int64)
+    costs = []
+    for option, option_bits in zip(options, bits, strict=True):
+        diff = np.abs(source - option[0]).reshape(layout.mby, MACROBLOCK, layout.mbx, MACROBLOCK)
+        costs.append(diff.sum(axis=(1, 3)).ravel() + lam * option_bits)
+    choice = np.argmin(np.stack(costs), axis=0).astype(np.int64) + 1
+    levels, tx4 = residual_levels(layout, cur, select_planes(layout, choice, options), quant)
+    return choice, levels, tx4
+
+
+def b_direction_rd(
+    layout: Layout, cur: Planes, options: list[list[I64]], bits: list[F64], quant: Quantiser
+) -> tuple[I64, list[I64], Bools]:
+    """As `b_direction_sad`, by least Lagrangian cost: the residual against each option is
+    quantised, and each macroblock takes the option of least SSD + lambda * bits of its coded
+    residual (`residual_costs`) and vectors, lambda as `decide_rd`'s."""
+    lam = RD_LAMBDA * quant.flat_y * quant.flat_y
+    lams = lam * quant.lambda_scale(np.arange(layout.nmb))
+    costs = []
+    coded = []
+    for option, option_bits in zip(options, bits, strict=True):
+        levels, tx4 = residual_levels(layout, cur, option, quant)
+        _, cost = residual_costs(layout, cur, option, levels, tx4, quant, lam)
+        costs.append(cost + lams * option_bits)
+        coded.append((levels, tx4))
+    choice = np.argmin(np.stack(costs), axis=0).astype(np.int64) + 1
+    chosen = [choice[mb] - 1 for mb in layout.mb_of]
+    levels = [np.choose(chosen[p][:, None], [found[0][p] for found in coded]) for p in range(3)]
+    tx4 = np.choose(chosen[0], [found[1] for found in coded]).astype(np.bool_)
+    return choice, levels, tx4
+
+
+b_direction = b_direction_sad
+
+
 def code_b(
     layout: Layout, refs: list[Planes], cur: Planes, quant: Quantiser, direct: tuple[I64, I64]
 ) -> tuple[I64, I64, I64, list[I64], Bools]:
     """A B-frame's decisions: (modes: 0 skip (the mean of both references moved by the
     `direct` vectors, no residual), 1 forward, 2 backward, 3 both; forward vectors; backward
     vectors; levels; luma blocks coded as 4x4 transforms). Each macroblock takes the direction
-    of least SAD + lambda * vector bits; skips as `decide_modes` says."""
+    `b_direction` chooses; skips as `decide_modes` says."""
     zero = np.zeros((layout.nmb, 2), dtype=np.int64)
     hints = [np.floor_divide(vectors, SUBPEL) for vectors in direct]
     forward, _, _ = estimate(cur[0], [refs[1][0]], hints[0], quant.flat_y, zero)
     backward, _, _ = estimate(cur[0], [refs[0][0]], hints[1], quant.flat_y, zero)
     options = b_options(layout, refs, forward, backward)
-    lam = ME_LAMBDA * quant.flat_y
-    source = cur[0].astype(np.int64)
     bits_f = vector_bits(forward - median_predictors(forward, layout.mby, layout.mbx))
     bits_b = vector_bits(backward - median_predictors(backward, layout.mby, layout.mbx))
-    costs = []
-    for option, bits in zip(options, (bits_f, bits_b, bits_f + bits_b), strict=True):
-        diff = np.abs(source - option[0]).reshape(layout.mby, MACROBLOCK, layout.mbx, MACROBLOCK)
-        costs.append(diff.sum(axis=(1, 3)).ravel() + lam * bits)
-    choice = np.argmin(np.stack(costs), axis=0).astype(np.int64) + 1
+    choice, levels, tx4 = b_direction(
+        layout, cur, options, [bits_f, bits_b, bits_f + bits_b], quant
+    )
     prediction = select_planes(layout, choice, options)
-    levels, tx4 = residual_levels(layout, cur, prediction, quant)
     skipped = b_options(layout, refs, direct[0], direct[1])[2]
     chosen = np.where((choice == 2)[:, None], backward, forward)
     zeros = np.zeros_like(chosen)
