@@ -50,7 +50,7 @@ TOOLS: dict[str, tuple[str, Any, Any, str]] = {
     ),
     "sixtap": ("interpolation", "sixtap", "bilinear", "H.264 6-tap luma interpolation"),
     "quarter_pel": ("subpel", "quarter", "half", "quarter-pel motion vs half-pel"),
-    "mv_cost": ("me_lambda", 0.2, 0.0, "MV choice by SAD + lambda * MVD bits vs SAD only"),
+    "mv_cost": ("me_lambda", 0.4, 0.0, "MV choice by SAD + lambda * MVD bits vs SAD only"),
     "satd": (
         "me_metric",
         "satd",
@@ -151,12 +151,27 @@ COMMON: dict[str, dict[str, Any]] = {
     },
     "rdoq": {"intra_rounding": 0.33, "inter_rounding": 0.17},
     "intra_modes": {"intra_pred": "modes"},
+    "intra_8x8": {"intra_pred": "blocks"},
     "transform_8x8": {"adaptive_transform": 0},
 }
 """Changes made on both sides of a tool's comparison (B-frames, AMVP, RDOQ and adaptive
 transform sizes exist only with CABAC; the dead zones RDOQ replaces are the tuned ones;
-macroblock-wide intra modes are compared with flat I-frames; 8x8 vs 4x4 transforms compares
-one size with the other)."""
+macroblock-wide intra modes are compared with flat I-frames and 8x8 directions with
+macroblock-wide modes; 8x8 vs 4x4 transforms compares one size with the other)."""
+
+
+def tool_base(best: Genome, tool: str) -> Genome:
+    """The genome `tool` is measured from: `best` with the tool's COMMON changes; raises
+    ValueError when its knob holds neither of the tool's two values (the row would compare
+    something else than it says)."""
+    knob, with_tool, without_tool, _ = TOOLS[tool]
+    base = replace(best, **COMMON.get(tool, {})).canonical()
+    if getattr(base, knob) not in (with_tool, without_tool):
+        raise ValueError(
+            f"tool {tool}: the genome it is measured from has {knob}="
+            f"{getattr(base, knob)!r}, neither {with_tool!r} nor {without_tool!r}"
+        )
+    return base
 
 
 def load_average() -> list[float]:
@@ -220,9 +235,8 @@ def main() -> None:
             rows = []
             for tool in args.tools or list(TOOLS):
                 knob, with_tool, without_tool, what = TOOLS[tool]
-                base, base_row, base_curve = best, best_row, best_curve
+                base, base_row, base_curve = tool_base(best, tool), best_row, best_curve
                 if tool in COMMON:
-                    base = replace(best, **COMMON[tool]).canonical()
                     base_eval = evaluate(base, clip, qualities, work, f"{tool}-base")
                     base_row = summary(base_eval, reference)
                     base_curve = candidate_curve(base_eval.points, "psnr_y")
