@@ -255,7 +255,7 @@ def test_every_value_of_every_knob_round_trips() -> None:
         ("quant_curve", ("ijg",)),
         ("quant_matrix", ("flat", "jpeg")),
         ("intra_pred", ("flat", "modes")),
-        ("num_refs", (2,)),
+        ("num_refs", (1,)),
         ("bframes", (0, 1)),
         ("b_adapt", (0,)),
         ("p_intra", (0,)),

@@ -44,6 +44,7 @@ TOOLS: dict[str, dict[str, object]] = {
     "mv_cost_two_refs": {"me_lambda": 0.4, "num_refs": 2},
     "sad_motion_costs_4x4_transform": {"me_metric": "sad", "transform_size": 4},
     "sad_b_directions_one_b_frame": {"b_decision": "sad", "bframes": 1},
+    "one_reference_frame": {"num_refs": 1},
     "partitions_two_refs_4x4_transform": {"num_refs": 2, "transform_size": 4},
     "partitions_16x16_transform_integer_pel": {"transform_size": 16, "subpel": "none"},
     "whole_macroblocks": {"partitions": "16x16"},

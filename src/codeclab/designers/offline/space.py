@@ -485,11 +485,11 @@ def inter_dct_like() -> Genome:
 def default_genome() -> Genome:
     """A strong starting design: the inter codec with the tools that measured best together
     (bench/ablation.py): CABAC, hybrid quarter-pel 6-tap motion search with MV costs, SATD
-    block costs and AMVP, 8x8 partitions, intra macroblocks in P-frames, RD decisions,
-    rate-distortion optimised quantisation, two B-frames per P-frame (one where motion is
-    hard) with temporal direct skips and directions chosen by RD, H.264's 8x8 and 4x4 intra
-    directions, 8x8 or 4x4 transforms per block by RD with a sloped matrix, I-frames 4 QP
-    finer than P-frames (B-frames 8 coarser), deblocking at strength 3."""
+    block costs and AMVP, two reference frames, 8x8 partitions, intra macroblocks in
+    P-frames, RD decisions, rate-distortion optimised quantisation, two B-frames per P-frame
+    (one where motion is hard) with temporal direct skips and directions chosen by RD, H.264's
+    8x8 and 4x4 intra directions, 8x8 or 4x4 transforms per block by RD with a sloped matrix,
+    I-frames 4 QP finer than P-frames (B-frames 8 coarser), deblocking at strength 3."""
     return replace(
         inter_dct_like(),
         transform_size=8,
@@ -507,6 +507,7 @@ def default_genome() -> Genome:
         search="hybrid",
         search_range=48,
         partitions="8x8",
+        num_refs=2,
         me_lambda=0.4,
         me_metric="satd",
         rd_lambda=0.25,

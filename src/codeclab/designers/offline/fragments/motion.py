@@ -514,6 +514,11 @@ def estimate(cur: U8, refs: list[U8], hint: I64, step: int, temporal: I64) -> tu
     macroblock of luma `cur` against luma `refs` (most recent first); with ME_LAMBDA, the
     vectors are `regularise`d at lambda ME_LAMBDA * `step` (the quantiser step).
 
+    With two references, each macroblock keeps the reference whose vector costs least with
+    lambda * its bits charged: the bits of its difference from the median of the most
+    recent reference's vectors, plus the reference index (a vector into the older frame is
+    about twice as long, so its raw cost alone favours it too often).
+
     A vector whose cost (SAD, or SATD with sub-pel motion: `block_cost`) is not ZERO_BIAS
     (per 256 pixels) better than (0, 0) on the most recent reference becomes (0, 0) there:
     the encoder's bias towards skipped macroblocks.
@@ -524,6 +529,7 @@ def estimate(cur: U8, refs: list[U8], hint: I64, step: int, temporal: I64) -> tu
     best_ref = np.zeros(len(blocks), dtype=np.int64)
     best_sad = np.full(len(blocks), np.iinfo(np.int64).max)
     integer = np.zeros((len(blocks), 2), dtype=np.int64)
+    predicted = np.zeros((len(blocks), 2), dtype=np.int64)
     for index, ref in enumerate(refs):
         found, sad = motion_search(cur, ref, hint * (index + 1), ME_LAMBDA * step)
         if index == 0:
@@ -532,7 +538,13 @@ def estimate(cur: U8, refs: list[U8], hint: I64, step: int, temporal: I64) -> tu
         if SUBPEL > 1:
             margin = SEARCH_RANGE + 2
             vectors, sad = refine_subpel(blocks, extend(ref, margin), margin, found, oy, ox)
-        sad = sad + int(ME_LAMBDA * step * index)  # the reference index's bit
+        if len(refs) > 1:
+            if index == 0:
+                predicted = median_predictors(
+                    vectors, cur.shape[0] // MACROBLOCK, cur.shape[1] // MACROBLOCK
+                )
+            bits = vector_bits(vectors - predicted) + index  # the vector and the reference index
+            sad = sad + (ME_LAMBDA * step * bits).astype(np.int64)
         better = sad < best_sad
         best_sad[better], best_vectors[better], best_ref[better] = (
             sad[better],
