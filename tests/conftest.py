@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -16,6 +19,7 @@ from codeclab.video.y4m import Y4MWriter
 PROJECT = Path(__file__).resolve().parents[1]
 SHARED_CLIPS = PROJECT.parent / "shared" / "clips"
 FIXTURE_CODECS = Path(__file__).resolve().parent / "fixtures" / "codecs"
+BENCH = PROJECT / "bench"
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +27,13 @@ def clips_dir() -> Path:
     if not SHARED_CLIPS.is_dir():
         pytest.skip(f"real test clips not found at {SHARED_CLIPS}")
     return SHARED_CLIPS
+
+
+@pytest.fixture
+def bench_module(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], ModuleType]:
+    """Import a script of bench/ by name (with bench/ on the path, as when it is run)."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    return importlib.import_module
 
 
 @pytest.fixture

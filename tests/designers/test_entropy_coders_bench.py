@@ -3,19 +3,16 @@ every bin back from both decoders, in about the same number of bytes."""
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
 
 @pytest.fixture
-def entropy_coders(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    monkeypatch.syspath_prepend(str(BENCH))
-    return importlib.import_module("entropy_coders")
+def entropy_coders(bench_module: Callable[[str], ModuleType]) -> ModuleType:
+    return bench_module("entropy_coders")
 
 
 def test_both_coders_round_trip_the_bins_of_a_real_encode(

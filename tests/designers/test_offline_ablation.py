@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 
 import pytest
 
 from codeclab.designers.offline.space import Genome, default_genome
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
 
 @pytest.fixture
-def ablation(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    monkeypatch.syspath_prepend(str(BENCH))
-    return importlib.import_module("ablation")
+def ablation(bench_module: Callable[[str], ModuleType]) -> ModuleType:
+    return bench_module("ablation")
 
 
 def test_every_tool_is_measured_from_a_genome_on_one_of_its_two_sides(
