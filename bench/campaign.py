@@ -98,7 +98,7 @@ def main() -> None:
                 kind, workers = mode.rsplit("-", 1)
                 config = replace(base, workers=int(workers))
                 if kind == "dask":
-                    with LocalCluster(
+                    with LocalCluster(  # type: ignore[no-untyped-call]
                         n_workers=int(workers),
                         threads_per_worker=1,
                         processes=True,

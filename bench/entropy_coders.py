@@ -33,7 +33,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import constriction
+import constriction  # type: ignore[import-untyped]
 import numpy as np
 
 from _clips import shared_clips
@@ -86,15 +86,19 @@ def capture_streams(
         streams.append(Stream(list(contexts), list(bins), list(probs)))
         return bytes(original(contexts, bins, probs))
 
-    codec.rc_encode = recording
+    # the module's global: its payload functions look it up at each call
+    codec.__dict__["rc_encode"] = recording
     fmt = clip.format
-    for quality in qualities:
-        encoder = codec.Encoder(fmt.width, fmt.height, float(fmt.fps), {"quality": quality})
-        for index in range(clip.frame_count):
-            picture = clip.raw.frame(index)
-            encoder.encode(picture.y, picture.u, picture.v)
-        encoder.flush()
-    codec.rc_encode = original
+    try:
+        for quality in qualities:
+            settings = {"quality": quality}
+            encoder = codec.Encoder(fmt.width, fmt.height, float(fmt.fps), settings)
+            for index in range(clip.frame_count):
+                picture = clip.raw.frame(index)
+                encoder.encode(picture.y, picture.u, picture.v)
+            encoder.flush()
+    finally:
+        codec.__dict__["rc_encode"] = original
     return streams
 
 
