@@ -305,10 +305,11 @@ class Genome:
             changes["partitions"] = base.partitions
         if self.macroblock != 16:
             changes["partitions"] = base.partitions
-        if self.intra_only or self.entropy != "cabac" or not self.bframes:
+        no_b_frames = self.intra_only or self.entropy != "cabac" or not self.bframes
+        if no_b_frames:
             changes["b_qp_offset"] = base.b_qp_offset
             changes["b_direct"] = base.b_direct
-        if self.intra_only or self.entropy != "cabac" or not self.bframes or not self.rd_lambda:
+        if no_b_frames or not self.rd_lambda:
             changes["b_decision"] = base.b_decision
         if (
             self.intra_only

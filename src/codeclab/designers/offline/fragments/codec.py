@@ -480,9 +480,10 @@ direct_vectors = direct_zero
 
 def b_direction_sad(
     layout: Layout, cur: Planes, options: list[list[I64]], bits: list[F64], quant: Quantiser
-) -> tuple[I64, list[I64], Bools]:
+) -> tuple[I64, list[I64], list[I64], Bools]:
     """Each macroblock's direction (1-based index into `options`, each with its vector `bits`)
-    by least luma SAD + lambda * bits, and the levels and 4x4 flags of the residual so chosen."""
+    by least luma SAD + lambda * bits, the prediction so chosen, and the levels and 4x4 flags
+    of its residual."""
     lam = ME_LAMBDA * quant.flat_y
     source = cur[0].astype(np.int64)
     costs = []
@@ -490,13 +491,14 @@ def b_direction_sad(
         diff = np.abs(source - option[0]).reshape(layout.mby, MACROBLOCK, layout.mbx, MACROBLOCK)
         costs.append(diff.sum(axis=(1, 3)).ravel() + lam * option_bits)
     choice = np.argmin(np.stack(costs), axis=0).astype(np.int64) + 1
-    levels, tx4 = residual_levels(layout, cur, select_planes(layout, choice, options), quant)
-    return choice, levels, tx4
+    prediction = select_planes(layout, choice, options)
+    levels, tx4 = residual_levels(layout, cur, prediction, quant)
+    return choice, prediction, levels, tx4
 
 
 def b_direction_rd(
     layout: Layout, cur: Planes, options: list[list[I64]], bits: list[F64], quant: Quantiser
-) -> tuple[I64, list[I64], Bools]:
+) -> tuple[I64, list[I64], list[I64], Bools]:
     """As `b_direction_sad`, by least Lagrangian cost: the residual against each option is
     quantised, and each macroblock takes the option of least SSD + lambda * bits of its coded
     residual (`residual_costs`) and vectors, lambda as `decide_rd`'s."""
@@ -513,7 +515,7 @@ def b_direction_rd(
     chosen = [choice[mb] - 1 for mb in layout.mb_of]
     levels = [np.choose(chosen[p][:, None], [found[0][p] for found in coded]) for p in range(3)]
     tx4 = np.choose(chosen[0], [found[1] for found in coded]).astype(np.bool_)
-    return choice, levels, tx4
+    return choice, select_planes(layout, choice, options), levels, tx4
 
 
 b_direction = b_direction_sad
@@ -533,10 +535,9 @@ def code_b(
     options = b_options(layout, refs, forward, backward)
     bits_f = vector_bits(forward - median_predictors(forward, layout.mby, layout.mbx))
     bits_b = vector_bits(backward - median_predictors(backward, layout.mby, layout.mbx))
-    choice, levels, tx4 = b_direction(
+    choice, prediction, levels, tx4 = b_direction(
         layout, cur, options, [bits_f, bits_b, bits_f + bits_b], quant
     )
-    prediction = select_planes(layout, choice, options)
     skipped = b_options(layout, refs, direct[0], direct[1])[2]
     chosen = np.where((choice == 2)[:, None], backward, forward)
     zeros = np.zeros_like(chosen)
